@@ -1,0 +1,38 @@
+"""Resources for Kafka, Cassandra and Spark, built from the settings.
+
+`resolve` decides how a setting becomes a value: `Setting.for_dagster` in
+Dagster definitions (an EnvVar when the variable is set), `Setting.value` in
+the command line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from dagster_pyspark import LazyPySparkResource
+
+from ratings_assets import settings
+from ratings_assets.resources.cassandra import CassandraResource
+from ratings_assets.resources.kafka import KafkaResource
+from ratings_assets.settings import Setting
+from ratings_assets.streaming.session import spark_conf_from_settings
+
+Resolve = Callable[[Setting], object]
+
+
+def kafka_resource(resolve: Resolve = Setting.value) -> KafkaResource:
+    return KafkaResource(bootstrap_servers=resolve(settings.KAFKA_BOOTSTRAP))
+
+
+def cassandra_resource(resolve: Resolve = Setting.value) -> CassandraResource:
+    return CassandraResource(
+        hosts=resolve(settings.CASSANDRA_HOSTS),
+        port=int(settings.CASSANDRA_PORT.value()),
+        keyspace=resolve(settings.KEYSPACE),
+        replication=resolve(settings.REPLICATION),
+    )
+
+
+def spark_resource() -> LazyPySparkResource:
+    """dagster-pyspark's lazy session: Spark starts only in runs that use it."""
+    return LazyPySparkResource(spark_config=spark_conf_from_settings())

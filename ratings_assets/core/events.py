@@ -1,0 +1,158 @@
+"""The rating event: its JSON schema, and the parser that validates it.
+
+This is the single definition of a valid event. The generator writes events
+with `RatingEvent.to_json`, and the streaming job runs `parse_event` on every
+Kafka message, so producer and consumer can never disagree.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from enum import StrEnum
+from typing import Any
+
+from ratings_assets.core.hours import hour_of, to_utc
+
+RATING_MIN, RATING_MAX = 1, 10
+MAX_NAME_LENGTH = 256
+MAX_TITLE_LENGTH = 1024
+MAX_EVENT_ID_LENGTH = 128
+# Clock skew tolerated for event times ahead of the consumer's clock.
+DEFAULT_MAX_FUTURE = timedelta(minutes=10)
+MAX_MOVIE_ID = 2**31 - 1  # Cassandra int
+
+FIELDS = ("event_id", "name", "movie_id", "movie", "timestamp", "rating")
+
+
+class Reason(StrEnum):
+    """Why an event was rejected; the dead-letter topic carries this code."""
+
+    MALFORMED_JSON = "malformed_json"
+    NOT_AN_OBJECT = "not_an_object"
+    MISSING_FIELD = "missing_field"
+    UNEXPECTED_FIELD = "unexpected_field"
+    WRONG_TYPE = "wrong_type"
+    BAD_EVENT_ID = "bad_event_id"
+    BAD_NAME = "bad_name"
+    BAD_TITLE = "bad_title"
+    RATING_OUT_OF_RANGE = "rating_out_of_range"
+    BAD_TIMESTAMP = "bad_timestamp"
+    FUTURE_TIMESTAMP = "future_timestamp"
+    UNKNOWN_MOVIE = "unknown_movie"
+
+
+class InvalidEvent(ValueError):
+    def __init__(self, reason: Reason, detail: str):
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class RatingEvent:
+    event_id: str
+    name: str
+    movie_id: int
+    movie: str
+    timestamp: datetime  # aware
+    rating: int
+
+    @property
+    def time(self) -> datetime:
+        """Event time in UTC at Cassandra's millisecond precision."""
+        utc = to_utc(self.timestamp)
+        return utc.replace(microsecond=utc.microsecond // 1000 * 1000)
+
+    @property
+    def hour(self) -> datetime:
+        return hour_of(self.timestamp)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "event_id": self.event_id,
+            "name": self.name,
+            "movie_id": self.movie_id,
+            "movie": self.movie,
+            "timestamp": self.timestamp.isoformat(timespec="milliseconds"),
+            "rating": self.rating,
+        }
+
+    def to_json(self) -> bytes:
+        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _require_int(doc: dict, field: str) -> int:
+    value = doc[field]
+    # bool is an int subclass in Python, and 7.0 is not an integer rating.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidEvent(Reason.WRONG_TYPE, f"{field} must be an integer, got {value!r:.40}")
+    return value
+
+
+def _require_text(doc: dict, field: str, max_length: int, reason: Reason) -> str:
+    value = doc[field]
+    if not isinstance(value, str):
+        raise InvalidEvent(Reason.WRONG_TYPE, f"{field} must be a string, got {value!r:.40}")
+    if not value.strip():
+        raise InvalidEvent(reason, f"{field} is empty")
+    if len(value) > max_length:
+        raise InvalidEvent(reason, f"{field} is {len(value)} characters, over {max_length}")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise InvalidEvent(reason, f"{field} contains control characters")
+    return value
+
+
+def _parse_timestamp(value: Any, now: datetime, max_future: timedelta) -> datetime:
+    if not isinstance(value, str):
+        raise InvalidEvent(Reason.WRONG_TYPE, f"timestamp must be a string, got {value!r:.40}")
+    try:
+        ts = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidEvent(Reason.BAD_TIMESTAMP, f"not ISO-8601: {value!r:.60}") from None
+    if ts.tzinfo is None:
+        raise InvalidEvent(Reason.BAD_TIMESTAMP, f"no UTC offset in {value!r:.60}")
+    if ts - now > max_future:
+        raise InvalidEvent(Reason.FUTURE_TIMESTAMP, f"{value} is more than {max_future} ahead of {now.isoformat()}")
+    return ts
+
+
+def _reject_nan(token: str) -> float:
+    raise ValueError(f"{token} is not JSON")
+
+
+def parse_event(
+    raw: bytes | str,
+    now: datetime | None = None,
+    max_future: timedelta = DEFAULT_MAX_FUTURE,
+) -> RatingEvent:
+    """Parse and validate one message; raises InvalidEvent with a reason code."""
+    try:
+        doc = json.loads(raw, parse_constant=_reject_nan)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidEvent(Reason.MALFORMED_JSON, str(exc)[:200]) from None
+    if not isinstance(doc, dict):
+        raise InvalidEvent(Reason.NOT_AN_OBJECT, f"expected a JSON object, got {type(doc).__name__}")
+    missing = [f for f in FIELDS if doc.get(f) is None]
+    if missing:
+        raise InvalidEvent(Reason.MISSING_FIELD, f"missing {', '.join(missing)}")
+    extra = sorted(set(doc) - set(FIELDS))
+    if extra:
+        raise InvalidEvent(Reason.UNEXPECTED_FIELD, f"unexpected {', '.join(extra)[:200]}")
+
+    rating = _require_int(doc, "rating")
+    if not RATING_MIN <= rating <= RATING_MAX:
+        raise InvalidEvent(Reason.RATING_OUT_OF_RANGE, f"rating {rating} not in {RATING_MIN}..{RATING_MAX}")
+    movie_id = _require_int(doc, "movie_id")
+    if not 0 < movie_id <= MAX_MOVIE_ID:
+        raise InvalidEvent(Reason.UNKNOWN_MOVIE, f"movie_id {movie_id} is not a catalog id")
+    return RatingEvent(
+        event_id=_require_text(doc, "event_id", MAX_EVENT_ID_LENGTH, Reason.BAD_EVENT_ID),
+        name=_require_text(doc, "name", MAX_NAME_LENGTH, Reason.BAD_NAME),
+        movie_id=movie_id,
+        movie=_require_text(doc, "movie", MAX_TITLE_LENGTH, Reason.BAD_TITLE),
+        timestamp=_parse_timestamp(doc["timestamp"], now or datetime.now(timezone.utc), max_future),
+        rating=rating,
+    )
+

@@ -1,0 +1,74 @@
+"""The Cassandra tables, as CQL. Pure text: the Cassandra resource executes it.
+
+`records` answers the specification's question, "what did user U rate during
+hour H", with one partition per (name, hour). `records_by_hour` is its
+query-first companion for "everything rated during hour H", spread over
+HOUR_BUCKETS partitions so that one busy hour is not one huge partition.
+Both carry `event_id` in the primary key: two ratings in the same millisecond
+are two rows, and a replayed event overwrites itself.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+
+HOUR_BUCKETS = 8
+
+_IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,47}$")
+_REPLICATION_MAP = re.compile(r"^\{[A-Za-z0-9_'\".:, -]+\}$")
+
+
+def check_identifier(name: str) -> str:
+    """Keyspace and table names cannot be bound parameters in CQL, so they are checked instead."""
+    if not _IDENTIFIER.match(name):
+        raise ValueError(f"{name!r} is not a valid Cassandra identifier (letters, digits, _; starts with a letter)")
+    return name
+
+
+def check_replication(replication: str) -> str:
+    if not _REPLICATION_MAP.match(replication) or "class" not in replication:
+        raise ValueError(
+            f"replication {replication!r} is not a CQL replication map such as "
+            "{'class': 'SimpleStrategy', 'replication_factor': 1}"
+        )
+    return replication
+
+
+def hour_bucket(name: str) -> int:
+    """Stable bucket of a user within an hour (CRC32, the same in every process)."""
+    return zlib.crc32(name.encode()) % HOUR_BUCKETS
+
+
+def create_keyspace(keyspace: str, replication: str) -> str:
+    return (
+        f"CREATE KEYSPACE IF NOT EXISTS {check_identifier(keyspace)} "
+        f"WITH replication = {check_replication(replication)}"
+    )
+
+
+RECORDS_TABLE = "records"
+RECORDS_BY_HOUR_TABLE = "records_by_hour"
+
+_TABLES = {
+    RECORDS_TABLE: """
+        name text, hour timestamp, time timestamp, event_id text,
+        movie text, rating int, movie_id int, duration int, year int,
+        genres frozen<list<text>>, mpaa text,
+        PRIMARY KEY ((name, hour), time, event_id)
+    ) WITH CLUSTERING ORDER BY (time ASC, event_id ASC)""",
+    RECORDS_BY_HOUR_TABLE: """
+        hour timestamp, bucket int, name text, time timestamp, event_id text,
+        movie_id int, movie text, rating int, duration int,
+        PRIMARY KEY ((hour, bucket), name, time, event_id)
+    )""",
+}
+
+# Columns the streaming job writes to each table.
+RECORDS_COLUMNS = ("name", "hour", "time", "event_id", "movie", "rating", "movie_id", "duration", "year", "genres", "mpaa")
+RECORDS_BY_HOUR_COLUMNS = ("hour", "bucket", "name", "time", "event_id", "movie_id", "movie", "rating", "duration")
+
+
+def create_tables(keyspace: str) -> list[str]:
+    keyspace = check_identifier(keyspace)
+    return [f"CREATE TABLE IF NOT EXISTS {keyspace}.{table} ({body}" for table, body in _TABLES.items()]

@@ -1,0 +1,72 @@
+"""Settings of the local Kafka and Cassandra nodes, read from RATINGS_* variables."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from ratings_assets.localstack.errors import StackError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise StackError(f"{name}={raw!r} is not a whole number; set it to a port/number or unset it.") from None
+
+
+def _env_str(env: Mapping[str, str], name: str, default: str) -> str:
+    return env.get(name, "").strip() or default
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """Where the services keep their files and which ports they use.
+
+    Everything lives under `state_dir`: jars/<service>/, <service>/data,
+    <service>/logs, <service>/conf and <service>/<service>.pid.
+    """
+
+    state_dir: Path = REPO_ROOT / ".local"
+    bind_host: str = "127.0.0.1"
+    kafka_port: int = 9092
+    kafka_controller_port: int = 9093
+    kafka_heap: str = "512m"
+    cassandra_port: int = 9042
+    cassandra_storage_port: int = 7000
+    cassandra_jmx_port: int = 7199
+    cassandra_heap: str = "1g"
+    java_home: Path | None = None
+    start_timeout_s: float = 120.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> StackConfig:
+        """Read RATINGS_* variables (from `env`, default os.environ), falling back to defaults."""
+        env = os.environ if env is None else env
+        java_home = env.get("RATINGS_JAVA_HOME", "").strip()
+        return cls(
+            state_dir=Path(_env_str(env, "RATINGS_STATE_DIR", str(cls.state_dir))).expanduser().resolve(),
+            bind_host=_env_str(env, "RATINGS_BIND_HOST", cls.bind_host),
+            kafka_port=_env_int(env, "RATINGS_KAFKA_PORT", cls.kafka_port),
+            kafka_controller_port=_env_int(env, "RATINGS_KAFKA_CONTROLLER_PORT", cls.kafka_controller_port),
+            kafka_heap=_env_str(env, "RATINGS_KAFKA_HEAP", cls.kafka_heap),
+            cassandra_port=_env_int(env, "RATINGS_CASSANDRA_PORT", cls.cassandra_port),
+            cassandra_storage_port=_env_int(env, "RATINGS_CASSANDRA_STORAGE_PORT", cls.cassandra_storage_port),
+            cassandra_jmx_port=_env_int(env, "RATINGS_CASSANDRA_JMX_PORT", cls.cassandra_jmx_port),
+            cassandra_heap=_env_str(env, "RATINGS_CASSANDRA_HEAP", cls.cassandra_heap),
+            java_home=Path(java_home).expanduser() if java_home else None,
+            start_timeout_s=float(_env_int(env, "RATINGS_START_TIMEOUT", int(cls.start_timeout_s))),
+        )
+
+    def jars_dir(self, service: str) -> Path:
+        return self.state_dir / "jars" / service
+
+    def service_dir(self, service: str) -> Path:
+        return self.state_dir / service

@@ -1,0 +1,57 @@
+"""Every setting of the pipeline: its environment variable, default and meaning.
+
+Defaults run everything on this machine; pointing the same code at a Kafka
+cluster, a Cassandra ring or a Spark cluster is a matter of environment
+variables. Dagster resources take these as `dg.EnvVar` when the variable is
+set (so the UI shows where a value comes from), the CLI takes plain values.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import dagster as dg
+
+from ratings_assets.paths import CATALOG_CSV, REPO_ROOT
+
+
+@dataclass(frozen=True)
+class Setting:
+    env: str
+    default: str
+    help: str
+
+    def value(self) -> str:
+        return os.environ.get(self.env) or self.default
+
+    def for_dagster(self) -> str | dg.EnvVar:
+        return dg.EnvVar(self.env) if os.environ.get(self.env) else self.default
+
+
+STATE_DIR = Setting("RATINGS_STATE_DIR", str(REPO_ROOT / ".local"), "git-ignored folder for service data, logs, checkpoints")
+KAFKA_BOOTSTRAP = Setting("RATINGS_KAFKA_BOOTSTRAP", "127.0.0.1:9092", "Kafka bootstrap servers, comma-separated")
+TOPIC = Setting("RATINGS_TOPIC", "ratings", "topic the generator publishes rating events to")
+DLQ_TOPIC = Setting("RATINGS_DLQ_TOPIC", "ratings.dlq", "dead-letter topic for invalid events")
+TOPIC_PARTITIONS = Setting("RATINGS_TOPIC_PARTITIONS", "4", "partitions of the ratings topic when it is created")
+TOPIC_REPLICATION = Setting("RATINGS_TOPIC_REPLICATION", "1", "replication factor of the topics when created")
+CASSANDRA_HOSTS = Setting("RATINGS_CASSANDRA_HOSTS", "127.0.0.1", "Cassandra contact points, comma-separated")
+CASSANDRA_PORT = Setting("RATINGS_CASSANDRA_PORT", "9042", "Cassandra native protocol port")
+KEYSPACE = Setting("RATINGS_KEYSPACE", "reviews", "Cassandra keyspace of the pipeline's tables")
+REPLICATION = Setting(
+    "RATINGS_CASSANDRA_REPLICATION",
+    "{'class': 'SimpleStrategy', 'replication_factor': 1}",
+    "keyspace replication map, e.g. {'class': 'NetworkTopologyStrategy', 'dc1': 3}",
+)
+CATALOG = Setting("RATINGS_CATALOG", str(CATALOG_CSV), "movie catalog CSV (data/movies.csv)")
+SPARK_MASTER = Setting("RATINGS_SPARK_MASTER", "local[2]", "Spark master URL, e.g. spark://host:7077")
+SPARK_DRIVER_MEMORY = Setting("RATINGS_SPARK_DRIVER_MEMORY", "1g", "Spark driver heap")
+TRIGGER_SECONDS = Setting("RATINGS_TRIGGER_SECONDS", "30", "streaming micro-batch trigger interval, seconds")
+CHECKPOINT_DIR = Setting("RATINGS_CHECKPOINT_DIR", "", "streaming checkpoint folder (default: STATE_DIR/checkpoints/records)")
+MAX_OFFSETS_PER_TRIGGER = Setting("RATINGS_MAX_OFFSETS_PER_TRIGGER", "500000", "cap on Kafka records read by one micro-batch")
+
+ALL = [value for value in dict(globals()).values() if isinstance(value, Setting)]
+
+
+def checkpoint_dir() -> str:
+    return CHECKPOINT_DIR.value() or os.path.join(STATE_DIR.value(), "checkpoints", "records")

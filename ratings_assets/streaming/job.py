@@ -1,0 +1,202 @@
+"""The Structured Streaming query: Kafka topic -> validate -> enrich -> Cassandra.
+
+Each micro-batch (foreachBatch) validates messages with the project's parser,
+joins valid events to the broadcast movie catalog by `movie_id`, and upserts
+them into `records` and `records_by_hour`. Rejected messages go, unchanged, to
+the dead-letter topic with their reason and Kafka coordinates as headers.
+Writes are idempotent (the primary key holds `event_id`) and offsets are
+checkpointed, so a restarted query replays at most one batch and stores each
+event once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.streaming import StreamingQuery
+
+from ratings_assets import settings
+from ratings_assets.core.catalog import read_catalog
+from ratings_assets.core.events import Reason
+from ratings_assets.core.tables import RECORDS_BY_HOUR_COLUMNS, RECORDS_BY_HOUR_TABLE, RECORDS_COLUMNS, RECORDS_TABLE
+from ratings_assets.streaming.validation import VALIDATED_SCHEMA, validate_batches
+
+log = logging.getLogger(__name__)
+
+CASSANDRA_FORMAT = "org.apache.spark.sql.cassandra"
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    kafka_bootstrap: str
+    topic: str
+    dlq_topic: str
+    keyspace: str
+    catalog_path: str
+    checkpoint_dir: str
+    trigger_seconds: float = 30.0
+    max_offsets_per_trigger: int = 500_000
+    starting_offsets: str = "earliest"
+    available_now: bool = False  # drain what is in the topic, then stop (tests, benchmarks, catch-up)
+    query_name: str = "ratings_to_cassandra"
+
+    @classmethod
+    def from_settings(cls, **overrides) -> StreamConfig:
+        values = dict(
+            kafka_bootstrap=settings.KAFKA_BOOTSTRAP.value(),
+            topic=settings.TOPIC.value(),
+            dlq_topic=settings.DLQ_TOPIC.value(),
+            keyspace=settings.KEYSPACE.value(),
+            catalog_path=settings.CATALOG.value(),
+            checkpoint_dir=settings.checkpoint_dir(),
+            trigger_seconds=float(settings.TRIGGER_SECONDS.value()),
+            max_offsets_per_trigger=int(settings.MAX_OFFSETS_PER_TRIGGER.value()),
+        )
+        values.update(overrides)
+        return cls(**values)
+
+
+def catalog_frame(spark: SparkSession, catalog_path: str) -> DataFrame:
+    """The catalog, read once on the driver and cached; joins broadcast it."""
+    rows = [
+        (m.movie_id, m.title, m.duration, m.year, m.genre_list, m.mpaa or None)
+        for m in read_catalog(Path(catalog_path)).values()
+    ]
+    schema = "movie_id int, title string, duration int, year int, genres array<string>, mpaa string"
+    return spark.createDataFrame(rows, schema).cache()
+
+
+def enrich(validated: DataFrame, catalog: DataFrame) -> DataFrame:
+    """Valid events joined to their movie; unknown ids become UNKNOWN_MOVIE errors."""
+    joined = validated.join(F.broadcast(catalog), on="movie_id", how="left")
+    unknown = F.col("error").isNull() & F.col("title").isNull()
+    return joined.withColumn(
+        "error", F.when(unknown, F.lit(str(Reason.UNKNOWN_MOVIE))).otherwise(F.col("error"))
+    ).withColumn(
+        "error_detail",
+        F.when(unknown, F.format_string("movie_id %d is not in the catalog", "movie_id")).otherwise(F.col("error_detail")),
+    )
+
+
+def dead_letters(rejected: DataFrame, source_topic: str) -> DataFrame:
+    """Original bytes as the value; why and where from as headers."""
+    header = lambda key, value: F.struct(F.lit(key).alias("key"), value.cast("binary").alias("value"))  # noqa: E731
+    return rejected.select(
+        F.format_string("%d:%d", "partition", "offset").alias("key"),
+        F.col("value"),
+        F.array(
+            header("reason", F.col("error")),
+            header("detail", F.col("error_detail")),
+            header("source_topic", F.lit(source_topic)),
+            header("source_partition", F.col("partition").cast("string")),
+            header("source_offset", F.col("offset").cast("string")),
+        ).alias("headers"),
+    )
+
+
+class BatchWriter:
+    """The foreachBatch function: one micro-batch to Cassandra and the dead-letter topic."""
+
+    def __init__(self, config: StreamConfig, catalog: DataFrame, on_batch: Callable[[dict], None] | None = None):
+        self.config = config
+        self.catalog = catalog
+        self.on_batch = on_batch
+
+    def __call__(self, batch: DataFrame, batch_id: int) -> None:
+        enriched = enrich(batch, self.catalog).persist()
+        try:
+            counts = {row["error"]: row["count"] for row in enriched.groupBy("error").count().collect()}
+            valid = enriched.where(F.col("error").isNull()).withColumnRenamed("title", "movie")
+            self._save(valid.select(*RECORDS_COLUMNS), RECORDS_TABLE)
+            self._save(valid.select(*RECORDS_BY_HOUR_COLUMNS), RECORDS_BY_HOUR_TABLE)
+            rejected = {reason: n for reason, n in counts.items() if reason is not None}
+            if rejected:
+                (
+                    dead_letters(enriched.where(F.col("error").isNotNull()), self.config.topic)
+                    .write.format("kafka")
+                    .option("kafka.bootstrap.servers", self.config.kafka_bootstrap)
+                    .option("topic", self.config.dlq_topic)
+                    .save()
+                )
+        finally:
+            enriched.unpersist()
+        summary = {"batch_id": batch_id, "valid": counts.get(None, 0), "rejected": rejected}
+        log.info("batch %(batch_id)s: %(valid)s rows stored, rejected %(rejected)s", summary)
+        if self.on_batch:
+            self.on_batch(summary)
+
+    def _save(self, frame: DataFrame, table: str) -> None:
+        frame.write.format(CASSANDRA_FORMAT).options(keyspace=self.config.keyspace, table=table).mode("append").save()
+
+
+def start_query(spark: SparkSession, config: StreamConfig, on_batch: Callable[[dict], None] | None = None) -> StreamingQuery:
+    """Start the query; it resumes from the checkpoint when one exists."""
+    source = (
+        spark.readStream.format("kafka")
+        .option("kafka.bootstrap.servers", config.kafka_bootstrap)
+        .option("subscribe", config.topic)
+        .option("startingOffsets", config.starting_offsets)
+        .option("maxOffsetsPerTrigger", str(config.max_offsets_per_trigger))
+        .load()
+    )
+    validated = source.select("value", "partition", "offset").mapInArrow(validate_batches, VALIDATED_SCHEMA)
+    return (
+        validated.writeStream.queryName(config.query_name)
+        .foreachBatch(BatchWriter(config, catalog_frame(spark, config.catalog_path), on_batch))
+        .option("checkpointLocation", config.checkpoint_dir)
+        .trigger(**_trigger(config))
+        .start()
+    )
+
+
+def _trigger(config: StreamConfig) -> dict:
+    if config.available_now:
+        return {"availableNow": True}
+    return {"processingTime": f"{config.trigger_seconds} seconds"}
+
+
+def progress_summary(progress: dict) -> dict:
+    """The numbers of one StreamingQueryProgress that a person watches."""
+    source = (progress.get("sources") or [{}])[0]
+    return {
+        "batch_id": progress.get("batchId"),
+        "input_rows": progress.get("numInputRows", 0),
+        "input_rows_per_second": round(progress.get("inputRowsPerSecond") or 0.0, 1),
+        "processed_rows_per_second": round(progress.get("processedRowsPerSecond") or 0.0, 1),
+        "batch_duration_ms": (progress.get("durationMs") or {}).get("triggerExecution"),
+        "end_offsets": source.get("endOffset"),
+        "latest_offsets": source.get("latestOffset"),
+        "timestamp": progress.get("timestamp"),
+    }
+
+
+def run_stream(
+    spark: SparkSession,
+    config: StreamConfig,
+    on_progress: Callable[[dict], None] | None = None,
+    poll_seconds: int = 2,
+) -> None:
+    """Run the query until it stops (available-now drained, stopped, or failed: then raise)."""
+    query = start_query(spark, config)
+    last_batch = None
+    try:
+        while not query.awaitTermination(poll_seconds):
+            _report(query, on_progress, last_batch)
+            last_batch = (query.lastProgress or {}).get("batchId", last_batch)
+        _report(query, on_progress, last_batch)
+    finally:
+        if query.isActive:
+            query.stop()
+    if query.exception() is not None:
+        raise RuntimeError(f"streaming query {config.query_name} failed: {query.exception()}")
+
+
+def _report(query: StreamingQuery, on_progress, last_batch) -> None:
+    progress = query.lastProgress
+    if on_progress and progress and progress.get("batchId") != last_batch:
+        on_progress(progress_summary(progress))

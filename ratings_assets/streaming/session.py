@@ -1,0 +1,55 @@
+"""Spark configuration shared by the Dagster resource and the command line."""
+
+from __future__ import annotations
+
+from pyspark.sql import SparkSession
+
+from ratings_assets import settings
+from pathlib import Path
+
+
+def spark_conf(
+    master: str,
+    driver_memory: str,
+    cassandra_hosts: str,
+    cassandra_port: int,
+    app_name: str = "ratings-stream",
+) -> dict[str, str]:
+    """Everything the job needs from Spark: the connector jars, Cassandra's address, UTC.
+
+    The jars are a glob over the folder the local launcher resolves them into
+    (`make setup`), so building this config never runs Maven.
+    """
+    return {
+        "spark.master": master,
+        "spark.app.name": app_name,
+        "spark.driver.memory": driver_memory,
+        "spark.jars": str(Path(settings.STATE_DIR.value()) / "jars" / "spark" / "*.jar"),
+        "spark.sql.extensions": "com.datastax.spark.connector.CassandraSparkExtensions",
+        "spark.cassandra.connection.host": cassandra_hosts,
+        "spark.cassandra.connection.port": str(cassandra_port),
+        # Hours are UTC hours, whatever the machine's zone.
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.shuffle.partitions": "4",
+        "spark.sql.execution.arrow.maxRecordsPerBatch": "20000",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.streaming.stopGracefullyOnShutdown": "true",
+    }
+
+
+def spark_conf_from_settings() -> dict[str, str]:
+    return spark_conf(
+        master=settings.SPARK_MASTER.value(),
+        driver_memory=settings.SPARK_DRIVER_MEMORY.value(),
+        cassandra_hosts=settings.CASSANDRA_HOSTS.value(),
+        cassandra_port=int(settings.CASSANDRA_PORT.value()),
+    )
+
+
+def build_session(conf: dict[str, str]) -> SparkSession:
+    builder = SparkSession.builder
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    return spark

@@ -1,0 +1,76 @@
+"""Validation of raw Kafka messages inside Spark, with the project's one parser.
+
+`validate_batches` runs on the executors through `DataFrame.mapInArrow`: each
+message goes through `core.events.parse_event`, and comes out either as a
+typed event or with the reason it was rejected, next to its original bytes
+and Kafka coordinates (for the dead-letter topic).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timezone
+
+import pyarrow as pa
+
+from ratings_assets.core.events import InvalidEvent, parse_event
+from ratings_assets.core.tables import hour_bucket
+
+VALIDATED_SCHEMA = (
+    "event_id string, name string, movie_id int, event_movie string, time timestamp, "
+    "hour timestamp, bucket int, rating int, error string, error_detail string, "
+    "value binary, partition int, offset long"
+)
+
+_EVENT_COLUMNS = ("event_id", "name", "movie_id", "event_movie", "time", "hour", "bucket", "rating")
+_ARROW_SCHEMA = pa.schema(
+    [
+        ("event_id", pa.string()),
+        ("name", pa.string()),
+        ("movie_id", pa.int32()),
+        ("event_movie", pa.string()),
+        ("time", pa.timestamp("us", tz="UTC")),
+        ("hour", pa.timestamp("us", tz="UTC")),
+        ("bucket", pa.int32()),
+        ("rating", pa.int32()),
+        ("error", pa.string()),
+        ("error_detail", pa.string()),
+        ("value", pa.binary()),
+        ("partition", pa.int32()),
+        ("offset", pa.int64()),
+    ]
+)
+
+
+def validate_rows(values: list[bytes | None], now: datetime) -> dict[str, list]:
+    """Column lists for a batch of message values: event fields or an error per row."""
+    out: dict[str, list] = {name: [] for name in (*_EVENT_COLUMNS, "error", "error_detail")}
+    for raw in values:
+        try:
+            event = parse_event(raw if raw is not None else b"", now=now)
+        except InvalidEvent as exc:
+            for name in _EVENT_COLUMNS:
+                out[name].append(None)
+            out["error"].append(str(exc.reason))
+            out["error_detail"].append(exc.detail)
+            continue
+        for name, value in zip(
+            _EVENT_COLUMNS,
+            (event.event_id, event.name, event.movie_id, event.movie, event.time, event.hour,
+             hour_bucket(event.name), event.rating),
+        ):
+            out[name].append(value)
+        out["error"].append(None)
+        out["error_detail"].append(None)
+    return out
+
+
+def validate_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """mapInArrow function: (value, partition, offset) batches -> VALIDATED_SCHEMA batches."""
+    for batch in batches:
+        now = datetime.now(timezone.utc)
+        columns = validate_rows(batch.column("value").to_pylist(), now)
+        columns["value"] = batch.column("value")
+        columns["partition"] = batch.column("partition")
+        columns["offset"] = batch.column("offset")
+        yield pa.RecordBatch.from_pydict(columns, schema=_ARROW_SCHEMA)
