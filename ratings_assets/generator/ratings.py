@@ -89,7 +89,9 @@ def generate(factory: RatingFactory, clock: EventClock, pacer: Pacer, count: int
     """Paced events until `count` are made or `duration_s` has passed (forever if neither)."""
     deadline = None if duration_s is None else monotonic() + duration_s
     made = 0
-    while (count is None or made < count) and (deadline is None or monotonic() < deadline):
+    while count is None or made < count:
         pacer.wait()
+        if deadline is not None and monotonic() >= deadline:
+            return
         yield factory.make(clock())
         made += 1

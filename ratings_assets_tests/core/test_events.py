@@ -1,0 +1,109 @@
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ratings_assets.core.events import InvalidEvent, RatingEvent, Reason, parse_event
+
+NOW = datetime(2025, 3, 15, 12, 0, tzinfo=timezone.utc)
+GOOD = {
+    "event_id": "e-1",
+    "name": "Ada Lovelace",
+    "movie_id": 42,
+    "movie": "Alice in Wonderland",
+    "timestamp": "2025-03-15T10:30:00.123+00:00",
+    "rating": 7,
+}
+
+
+def doc(**changes):
+    body = {**GOOD, **changes}
+    return json.dumps({k: v for k, v in body.items() if v is not ...})
+
+
+def test_valid_event_parses_with_utc_time_and_hour():
+    event = parse_event(doc(timestamp="2025-03-15T12:30:00.123+02:00"), now=NOW)
+    assert event.rating == 7 and event.movie_id == 42 and event.name == "Ada Lovelace"
+    assert event.time == datetime(2025, 3, 15, 10, 30, 0, 123000, tzinfo=timezone.utc)
+    assert event.hour == datetime(2025, 3, 15, 10, tzinfo=timezone.utc)
+
+
+def test_zulu_suffix_is_utc():
+    assert parse_event(doc(timestamp="2025-03-15T10:00:00Z"), now=NOW).hour.hour == 10
+
+
+@pytest.mark.parametrize(
+    "raw, reason",
+    [
+        (b"{not json", Reason.MALFORMED_JSON),
+        (b"\xff\xfe", Reason.MALFORMED_JSON),
+        (b"", Reason.MALFORMED_JSON),
+        (b'{"rating": NaN}', Reason.MALFORMED_JSON),
+        (b"[1, 2]", Reason.NOT_AN_OBJECT),
+        (doc(rating=...), Reason.MISSING_FIELD),
+        (doc(name=None), Reason.MISSING_FIELD),
+        (doc(extra=1), Reason.UNEXPECTED_FIELD),
+        (doc(rating="7"), Reason.WRONG_TYPE),
+        (doc(rating=7.0), Reason.WRONG_TYPE),
+        (doc(rating=True), Reason.WRONG_TYPE),
+        (doc(movie_id="42"), Reason.WRONG_TYPE),
+        (doc(name=5), Reason.WRONG_TYPE),
+        (doc(rating=0), Reason.RATING_OUT_OF_RANGE),
+        (doc(rating=11), Reason.RATING_OUT_OF_RANGE),
+        (doc(name=""), Reason.BAD_NAME),
+        (doc(name="   "), Reason.BAD_NAME),
+        (doc(name="x" * 257), Reason.BAD_NAME),
+        (doc(name="bell\x07"), Reason.BAD_NAME),
+        (doc(event_id=""), Reason.BAD_EVENT_ID),
+        (doc(movie_id=0), Reason.UNKNOWN_MOVIE),
+        (doc(movie_id=2**31), Reason.UNKNOWN_MOVIE),
+        (doc(timestamp="yesterday"), Reason.BAD_TIMESTAMP),
+        (doc(timestamp="2025-03-15T10:00:00"), Reason.BAD_TIMESTAMP),
+        (doc(timestamp="2025-03-15T12:11:00+00:00"), Reason.FUTURE_TIMESTAMP),
+    ],
+)
+def test_invalid_events_are_rejected_with_their_reason(raw, reason):
+    with pytest.raises(InvalidEvent) as caught:
+        parse_event(raw, now=NOW)
+    assert caught.value.reason == reason
+    assert caught.value.detail
+
+
+def test_odd_but_legal_content_is_kept_intact():
+    name = "Zoë O'Brien \"the critic\" 東京 🎬"
+    event = parse_event(doc(name=name, movie="Amélie"), now=NOW)
+    assert event.name == name and event.movie == "Amélie"
+
+
+def test_small_clock_skew_is_tolerated():
+    ahead = (NOW + timedelta(minutes=5)).isoformat()
+    assert parse_event(doc(timestamp=ahead), now=NOW).timestamp == NOW + timedelta(minutes=5)
+
+
+events = st.builds(
+    RatingEvent,
+    event_id=st.uuids().map(str),
+    name=st.text(st.characters(min_codepoint=32, blacklist_categories=("Cs",), blacklist_characters="\x7f"), min_size=1, max_size=60).filter(str.strip),
+    movie_id=st.integers(1, 58788),
+    movie=st.text(st.characters(min_codepoint=32, blacklist_categories=("Cs",), blacklist_characters="\x7f"), min_size=1, max_size=60).filter(str.strip),
+    timestamp=st.datetimes(datetime(2000, 1, 1), datetime(2025, 1, 1), timezones=st.timezones()).filter(lambda ts: ts.utcoffset() is not None),
+    rating=st.integers(1, 10),
+)
+
+
+@given(events)
+def test_every_generated_event_round_trips(event):
+    parsed = parse_event(event.to_json(), now=NOW)
+    assert (parsed.event_id, parsed.name, parsed.movie_id, parsed.movie, parsed.rating) == (
+        event.event_id, event.name, event.movie_id, event.movie, event.rating)
+    assert parsed.time == event.time
+
+
+@given(st.binary(max_size=300))
+def test_arbitrary_bytes_are_either_an_event_or_a_reason(raw):
+    try:
+        parse_event(raw, now=NOW)
+    except InvalidEvent as exc:
+        assert isinstance(exc.reason, Reason)
