@@ -1,0 +1,48 @@
+# Two commands do everything on a fresh machine: `make run` and `make test`.
+# Set-up steps are stamped, so a second run skips what is already there.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+RATINGS := $(VENV)/bin/ratings
+STATE := .local
+INSTALLED := $(VENV)/.installed
+JARS := $(STATE)/jars/.resolved
+
+.PHONY: setup run test unit integration stop status clean
+
+setup: $(INSTALLED) $(JARS)
+
+$(INSTALLED): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version' 
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "installing Python packages into $(VENV) (the first time builds pyspark: several minutes)..."
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $@
+
+$(JARS): $(INSTALLED) $(wildcard ratings_assets/localstack/maven/*.xml)
+	$(PY) -m ratings_assets.localstack resolve
+	@mkdir -p $(dir $@) && touch $@
+
+run: setup
+	$(RATINGS) demo
+
+test: setup
+	$(PY) -m pytest -m "not integration" -q
+	$(PY) -m pytest -m integration -q
+
+unit: $(INSTALLED)
+	$(PY) -m pytest -m "not integration" -q
+
+integration: setup
+	$(PY) -m pytest -m integration -q
+
+status: $(INSTALLED)
+	$(PY) -m ratings_assets.localstack status
+
+stop: $(INSTALLED)
+	$(PY) -m ratings_assets.localstack down
+
+clean: stop
+	rm -rf $(STATE)

@@ -1,0 +1,31 @@
+"""The Kafka topic the generator publishes to, and its dead-letter sibling."""
+
+import dagster as dg
+
+from ratings_assets import settings
+from ratings_assets.resources.kafka import KafkaResource
+
+
+@dg.asset(
+    key="ratings_topic",
+    group_name="ratings",
+    kinds={"kafka"},
+    owners=["team:data-platform"],
+    description="Kafka topic of rating events (JSON, keyed by user), and its dead-letter topic.",
+)
+def ratings_topic(kafka: KafkaResource) -> dg.MaterializeResult:
+    """Creates the topics if missing (idempotent) and records how they are laid out."""
+    replication = int(settings.TOPIC_REPLICATION.value())
+    topic = kafka.ensure_topic(settings.TOPIC.value(), int(settings.TOPIC_PARTITIONS.value()), replication)
+    dlq = kafka.ensure_topic(settings.DLQ_TOPIC.value(), 1, replication)
+    end_offsets = kafka.end_offsets(topic["topic"])
+    return dg.MaterializeResult(
+        metadata={
+            "topic": topic["topic"],
+            "partitions": topic["partitions"],
+            "replication_factor": topic["replication_factor"],
+            "dead_letter_topic": dlq["topic"],
+            "messages": sum(end_offsets.values()),
+            "bootstrap_servers": kafka.bootstrap_servers,
+        }
+    )

@@ -1,0 +1,185 @@
+"""A single Apache Cassandra 5.0 node, run on Java 17 straight from the Maven jars."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ratings_assets.localstack.java import find_java
+from ratings_assets.localstack.maven import resolve_jars
+from ratings_assets.localstack.process import LocalService, PortSpec, quiet_loggers
+
+MAIN_CLASS = "org.apache.cassandra.service.CassandraDaemon"
+# Cassandra 5.0 calls System.setSecurityManager, which Java 24+ refuses.
+JAVA_MIN, JAVA_MAX = 17, 23
+
+# From upstream conf/jvm17-server.options: the JDK internals Cassandra (and
+# chronicle, netty, jamm) reach into. Without them the JVM dies at start on 17.
+JPMS_FLAGS = [
+    "--add-exports", "java.base/jdk.internal.misc=ALL-UNNAMED",
+    "--add-exports", "java.base/jdk.internal.ref=ALL-UNNAMED",
+    "--add-exports", "java.base/sun.nio.ch=ALL-UNNAMED",
+    "--add-exports", "java.management.rmi/com.sun.jmx.remote.internal.rmi=ALL-UNNAMED",
+    "--add-exports", "java.rmi/sun.rmi.registry=ALL-UNNAMED",
+    "--add-exports", "java.rmi/sun.rmi.server=ALL-UNNAMED",
+    "--add-exports", "java.sql/java.sql=ALL-UNNAMED",
+    "--add-exports", "java.base/java.lang.ref=ALL-UNNAMED",
+    "--add-exports", "jdk.unsupported/sun.misc=ALL-UNNAMED",
+    "--add-opens", "java.base/java.lang.module=ALL-UNNAMED",
+    "--add-opens", "java.base/jdk.internal.loader=ALL-UNNAMED",
+    "--add-opens", "java.base/jdk.internal.ref=ALL-UNNAMED",
+    "--add-opens", "java.base/jdk.internal.reflect=ALL-UNNAMED",
+    "--add-opens", "java.base/jdk.internal.math=ALL-UNNAMED",
+    "--add-opens", "java.base/jdk.internal.module=ALL-UNNAMED",
+    "--add-opens", "java.base/jdk.internal.util.jar=ALL-UNNAMED",
+    "--add-opens", "jdk.management/com.sun.management.internal=ALL-UNNAMED",
+    "--add-opens", "java.base/sun.nio.ch=ALL-UNNAMED",
+    "--add-opens", "java.base/java.io=ALL-UNNAMED",
+    "--add-opens", "java.base/java.nio=ALL-UNNAMED",
+    "--add-opens", "java.base/java.lang=ALL-UNNAMED",
+    "--add-opens", "java.base/java.lang.reflect=ALL-UNNAMED",
+    "--add-opens", "java.base/java.util=ALL-UNNAMED",
+    "--add-opens", "java.base/java.util.concurrent=ALL-UNNAMED",
+    "--add-opens", "java.base/java.util.concurrent.atomic=ALL-UNNAMED",
+    "--add-opens", "java.base/java.net=ALL-UNNAMED",
+]
+# Essentials of upstream jvm-server.options and the G1 block of jvm17-server.options.
+# Left out on purpose for a fast dev start: -ea and -XX:+AlwaysPreTouch.
+JVM_FLAGS = [
+    "-Xss256k", "-XX:+UseG1GC", "-XX:+ParallelRefProcEnabled", "-XX:MaxTenuringThreshold=1",
+    "-XX:G1RSetUpdatingPauseTimePercent=5", "-XX:MaxGCPauseMillis=300",
+    "-XX:InitiatingHeapOccupancyPercent=70", "-XX:+UseThreadPriorities", "-XX:+UseTLAB",
+    "-XX:+ResizeTLAB", "-XX:+PerfDisableSharedMem", "-XX:+ExitOnOutOfMemoryError",
+    "-Djava.net.preferIPv4Stack=true", "-Djdk.attach.allowAttachSelf=true",
+    "-Dio.netty.tryReflectionSetAccessible=true", "-Dio.netty.allocator.useCacheForAllThreads=true",
+    "-Dio.netty.allocator.maxOrder=11",
+]
+
+
+class CassandraServer(LocalService):
+    name = "cassandra"
+
+    def port_specs(self) -> list[PortSpec]:
+        return [
+            PortSpec("cql", self.config.cassandra_port, "RATINGS_CASSANDRA_PORT"),
+            PortSpec("storage", self.config.cassandra_storage_port, "RATINGS_CASSANDRA_STORAGE_PORT"),
+            PortSpec("jmx", self.config.cassandra_jmx_port, "RATINGS_CASSANDRA_JMX_PORT"),
+        ]
+
+    @property
+    def log_file(self) -> Path:
+        return self.logs_dir / "system.log"
+
+    @property
+    def yaml_file(self) -> Path:
+        return self.conf_dir / "cassandra.yaml"
+
+    @property
+    def logback_file(self) -> Path:
+        return self.conf_dir / "logback.xml"
+
+    def cmdline_marker(self) -> str:
+        return f"-Dcassandra.config={self.yaml_file.as_uri()}"
+
+    # --- config files
+    def render_yaml(self) -> str:
+        """A minimal cassandra.yaml for one dev node (5.0 wants unit-suffixed keys)."""
+        host, data = self.config.bind_host, self.data_dir
+        return f"""\
+# Written by ratings_assets.localstack; edits are overwritten at start.
+cluster_name: ratings-local
+num_tokens: 1
+initial_token: 0
+partitioner: org.apache.cassandra.dht.Murmur3Partitioner
+endpoint_snitch: SimpleSnitch
+seed_provider:
+  - class_name: org.apache.cassandra.locator.SimpleSeedProvider
+    parameters:
+      - seeds: "{host}:{self.config.cassandra_storage_port}"
+listen_address: {host}
+rpc_address: {host}
+storage_port: {self.config.cassandra_storage_port}
+native_transport_port: {self.config.cassandra_port}
+start_native_transport: true
+commitlog_sync: periodic
+commitlog_sync_period: 10000ms
+data_file_directories:
+  - {data}/data
+commitlog_directory: {data}/commitlog
+saved_caches_directory: {data}/saved_caches
+hints_directory: {data}/hints
+cdc_raw_directory: {data}/cdc_raw
+auto_snapshot: false
+authenticator: AllowAllAuthenticator
+authorizer: AllowAllAuthorizer
+storage_compatibility_mode: NONE
+"""
+
+    def render_logback(self) -> str:
+        """INFO to a size-capped system.log only (the console goes to cassandra.out)."""
+        return f"""\
+<configuration scan="false">
+  <appender name="SYSTEMLOG" class="ch.qos.logback.core.rolling.RollingFileAppender">
+    <file>{self.log_file}</file>
+    <rollingPolicy class="ch.qos.logback.core.rolling.FixedWindowRollingPolicy">
+      <fileNamePattern>{self.logs_dir}/system.log.%i</fileNamePattern>
+      <minIndex>1</minIndex>
+      <maxIndex>3</maxIndex>
+    </rollingPolicy>
+    <triggeringPolicy class="ch.qos.logback.core.rolling.SizeBasedTriggeringPolicy">
+      <maxFileSize>50MB</maxFileSize>
+    </triggeringPolicy>
+    <encoder>
+      <pattern>%-5level [%thread] %date{{ISO8601}} %F:%L - %msg%n</pattern>
+    </encoder>
+  </appender>
+  <root level="INFO">
+    <appender-ref ref="SYSTEMLOG"/>
+  </root>
+</configuration>
+"""
+
+    # --- launch
+    def prepare(self) -> None:
+        super().prepare()
+        resolve_jars("cassandra", self.config)
+        self.yaml_file.write_text(self.render_yaml())
+        self.logback_file.write_text(self.render_logback())
+
+    def system_properties(self) -> list[str]:
+        return [
+            f"-Dcassandra.config={self.yaml_file.as_uri()}",
+            "-Dcassandra-foreground=yes",
+            f"-Dcassandra.storagedir={self.data_dir}",
+            f"-Dcassandra.logdir={self.logs_dir}",
+            f"-Dlogback.configurationFile={self.logback_file}",
+            "-Dcassandra.skip_wait_for_gossip_to_settle=0",
+            "-Dcassandra.initial_token=0",
+            f"-Dcassandra.jmx.local.port={self.config.cassandra_jmx_port}",
+            f"-Djava.rmi.server.hostname={self.config.bind_host}",
+        ]
+
+    def command(self) -> list[str]:
+        java = find_java(JAVA_MIN, JAVA_MAX, self.config.java_home, purpose="Cassandra 5.0").executable
+        heap = self.config.cassandra_heap
+        classpath = f"{self.conf_dir}:{self.config.jars_dir('cassandra')}/*"
+        return [str(java), f"-Xms{heap}", f"-Xmx{heap}", *JVM_FLAGS, *JPMS_FLAGS,
+                *self.system_properties(), "-cp", classpath, MAIN_CLASS]
+
+    def check_ready(self) -> bool:
+        """Ready when the Python driver connects and system.local answers."""
+        return self.release_version() is not None
+
+    def release_version(self) -> str | None:
+        from cassandra.cluster import Cluster
+
+        with quiet_loggers("cassandra"):
+            cluster = Cluster([self.config.bind_host], port=self.config.cassandra_port,
+                              connect_timeout=5, control_connection_timeout=5)
+            try:
+                session = cluster.connect()
+                row = session.execute("SELECT release_version FROM system.local", timeout=5).one()
+                return row.release_version if row else None
+            except Exception:
+                return None
+            finally:
+                cluster.shutdown()

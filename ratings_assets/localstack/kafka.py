@@ -1,0 +1,177 @@
+"""A single-node Apache Kafka 4 (KRaft, combined broker and controller)."""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+from pathlib import Path
+
+from ratings_assets.localstack.errors import StackError, tail_text
+from ratings_assets.localstack.java import find_java
+from ratings_assets.localstack.maven import resolve_jars
+from ratings_assets.localstack.process import LocalService, PortSpec, quiet_loggers
+
+MAIN_CLASS = "kafka.Kafka"
+STORAGE_TOOL = "kafka.tools.StorageTool"
+# The JVM settings of Kafka's own kafka-run-class.sh / kafka-server-start.sh.
+JVM_FLAGS = [
+    "-server", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-XX:InitiatingHeapOccupancyPercent=35",
+    "-XX:+ExplicitGCInvokesConcurrent", "-XX:+ExitOnOutOfMemoryError", "-Djava.awt.headless=true",
+]
+
+
+def new_cluster_id() -> str:
+    """What `kafka-storage random-uuid` prints: base64url of 16 random bytes, no padding."""
+    return base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
+
+
+class KafkaServer(LocalService):
+    name = "kafka"
+
+    def port_specs(self) -> list[PortSpec]:
+        return [
+            PortSpec("client", self.config.kafka_port, "RATINGS_KAFKA_PORT"),
+            PortSpec("controller", self.config.kafka_controller_port, "RATINGS_KAFKA_CONTROLLER_PORT"),
+        ]
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return self.address
+
+    @property
+    def log_file(self) -> Path:
+        return self.logs_dir / "server.log"
+
+    @property
+    def properties_file(self) -> Path:
+        return self.conf_dir / "server.properties"
+
+    @property
+    def log4j_file(self) -> Path:
+        return self.conf_dir / "log4j2.properties"
+
+    @property
+    def log_dirs(self) -> Path:
+        return self.data_dir / "kraft-combined-logs"
+
+    @property
+    def cluster_id_file(self) -> Path:
+        return self.home / "cluster.id"
+
+    def cmdline_marker(self) -> str:
+        return str(self.properties_file)
+
+    # --- config files
+    def render_properties(self) -> str:
+        host, port, cport = self.config.bind_host, self.config.kafka_port, self.config.kafka_controller_port
+        settings = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.voters": f"1@{host}:{cport}",
+            "listeners": f"PLAINTEXT://{host}:{port},CONTROLLER://{host}:{cport}",
+            "advertised.listeners": f"PLAINTEXT://{host}:{port}",
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "log.dirs": str(self.log_dirs),
+            "num.partitions": "1",
+            "auto.create.topics.enable": "false",
+            "offsets.topic.replication.factor": "1",
+            "offsets.topic.num.partitions": "1",  # one partition keeps the first consumer-group start fast
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            "min.insync.replicas": "1",
+            "default.replication.factor": "1",
+            "group.initial.rebalance.delay.ms": "0",
+            "log.retention.hours": "168",
+            "log.segment.bytes": str(256 * 1024 * 1024),
+        }
+        return "# Written by ratings_assets.localstack; edits are overwritten at start.\n" + "".join(
+            f"{key}={value}\n" for key, value in settings.items()
+        )
+
+    def render_log4j(self) -> str:
+        """log4j2 .properties: INFO to a size-capped file only (the console goes to kafka.out)."""
+        return "\n".join([
+            "status = warn",
+            "appender.file.type = RollingFile",
+            "appender.file.name = FILE",
+            f"appender.file.fileName = {self.log_file}",
+            f"appender.file.filePattern = {self.logs_dir}/server.log.%i",
+            "appender.file.layout.type = PatternLayout",
+            "appender.file.layout.pattern = [%d] %p %m (%c)%n",
+            "appender.file.policies.type = Policies",
+            "appender.file.policies.size.type = SizeBasedTriggeringPolicy",
+            "appender.file.policies.size.size = 50MB",
+            "appender.file.strategy.type = DefaultRolloverStrategy",
+            "appender.file.strategy.max = 3",
+            "rootLogger.level = INFO",
+            "rootLogger.appenderRef.file.ref = FILE",
+            "logger.kafka_request.name = kafka.request.logger",
+            "logger.kafka_request.level = WARN",
+            "",
+        ])
+
+    def cluster_id(self) -> str:
+        """The same id for the life of the data folder (the storage is formatted with it)."""
+        if self.cluster_id_file.is_file():
+            return self.cluster_id_file.read_text().strip()
+        cluster_id = new_cluster_id()
+        self.cluster_id_file.write_text(cluster_id + "\n")
+        return cluster_id
+
+    # --- launch
+    def _java(self) -> str:
+        return str(find_java(17, None, self.config.java_home, purpose="Kafka 4").executable)
+
+    def _classpath(self) -> str:
+        return f"{self.config.jars_dir('kafka')}/*"
+
+    def _logging_flags(self) -> list[str]:
+        return [f"-Dlog4j2.configurationFile={self.log4j_file}", f"-Dkafka.logs.dir={self.logs_dir}"]
+
+    def prepare(self) -> None:
+        super().prepare()
+        resolve_jars("kafka", self.config)
+        self.properties_file.write_text(self.render_properties())
+        self.log4j_file.write_text(self.render_log4j())
+        self.format_storage()
+
+    def format_storage(self) -> None:
+        """Format the KRaft storage once; StorageTool calls System.exit, so it runs on its own."""
+        if (self.log_dirs / "meta.properties").is_file():
+            return
+        cmd = [self._java(), "-Xmx256m", *self._logging_flags(), "-cp", self._classpath(), STORAGE_TOOL,
+               "format", "-t", self.cluster_id(), "-c", str(self.properties_file), "--ignore-formatted"]
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=self.home)
+        if proc.returncode != 0:
+            raise StackError(
+                f"formatting the Kafka storage in {self.log_dirs} failed (exit {proc.returncode}):\n"
+                f"{tail_text(proc.stdout + proc.stderr)}\n"
+                f"If the folder holds data of another cluster, remove {self.data_dir} and run `up` again."
+            )
+
+    def command(self) -> list[str]:
+        heap = self.config.kafka_heap
+        return [self._java(), f"-Xms{heap}", f"-Xmx{heap}", *JVM_FLAGS, *self._logging_flags(),
+                "-cp", self._classpath(), MAIN_CLASS, str(self.properties_file)]
+
+    def check_ready(self) -> bool:
+        """Ready when an admin client gets cluster metadata listing at least one broker."""
+        from kafka import KafkaAdminClient
+
+        with quiet_loggers("kafka"):
+            try:
+                admin = KafkaAdminClient(bootstrap_servers=self.bootstrap_servers, request_timeout_ms=5000,
+                                         bootstrap_timeout_ms=5000, client_id="ratings-localstack-probe")
+            except Exception:
+                return False
+            try:
+                return bool(admin.describe_cluster().get("brokers"))
+            except Exception:
+                return False
+            finally:
+                admin.close()
