@@ -5,13 +5,18 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
 
+from cassandra.cluster import NoHostAvailable
+from kafka.errors import KafkaError
+
 from ratings_assets import settings
-from ratings_assets.core.catalog import read_catalog
+from ratings_assets.core.catalog import CatalogError, read_catalog
 from ratings_assets.core.hours import hour_of
+from ratings_assets.localstack.errors import StackError
 from ratings_assets.paths import CATALOG_CSV, SOURCE_DATASET
 
 
@@ -132,6 +137,12 @@ def cmd_stack(args) -> int:
     return stack_main(args.stack_args)
 
 
+def cmd_demo(args) -> int:
+    from ratings_assets.demo import DemoOptions, run
+
+    return run(DemoOptions(rate=args.rate, users=args.users, trigger_seconds=args.trigger, ui_port=args.port))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ratings", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -169,13 +180,23 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--hour", required=True, help="ISO time with offset inside the hour, e.g. 2025-03-15T10:00:00+00:00")
     query.add_argument("--json", action="store_true")
     query.set_defaults(func=cmd_query)
+    demo = sub.add_parser("demo", help="run everything locally (make run): services, generator, stream, Dagster UI")
+    demo.add_argument("--rate", type=float, default=50.0, help="events/s from the generator (default 50)")
+    demo.add_argument("--users", type=int, default=200)
+    demo.add_argument("--trigger", type=float, default=10.0, help="stream trigger interval, seconds (default 10)")
+    demo.add_argument("--port", type=int, default=int(os.environ.get("RATINGS_UI_PORT", "3000")), help="Dagster UI port")
+    demo.set_defaults(func=cmd_demo)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except (StackError, CatalogError, ValueError, KafkaError, NoHostAvailable) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

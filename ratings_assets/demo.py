@@ -1,0 +1,106 @@
+"""`make run`: the whole pipeline on this machine, until Ctrl-C.
+
+Starts (or reuses) Kafka and Cassandra, creates the topics and tables, then
+runs the generator, the streaming job and the Dagster UI as child processes.
+Ctrl-C stops the children and the services this command started itself.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ratings_assets import settings
+from ratings_assets.localstack import stack
+from ratings_assets.paths import REPO_ROOT
+
+
+@dataclass
+class DemoOptions:
+    rate: float = 50.0
+    users: int = 200
+    trigger_seconds: float = 10.0
+    ui_host: str = "127.0.0.1"
+    ui_port: int = 3000
+
+
+def _child(name: str, args: list[str], log_dir: Path, env: dict[str, str]) -> subprocess.Popen:
+    log = (log_dir / f"{name}.log").open("ab")
+    print(f"  {name:<9} {' '.join(args[:3])}…  (log: {log.name} in {log_dir})", flush=True)
+    return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT, start_new_session=True)
+
+
+def _first_row(timeout_s: float) -> tuple[str, object] | None:
+    """Wait for the stream's first row in Cassandra; returns (name, hour) to query."""
+    from ratings_assets.resources import cassandra_resource
+
+    resource = cassandra_resource()
+    deadline = time.monotonic() + timeout_s
+    with resource.session(resource.keyspace) as session:
+        while time.monotonic() < deadline:
+            row = session.execute("SELECT name, hour FROM records LIMIT 1").one()
+            if row:
+                return row.name, row.hour
+            time.sleep(2)
+    return None
+
+
+def _stop(children: dict[str, subprocess.Popen]) -> None:
+    for proc in children.values():
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+    for name, proc in children.items():
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        print(f"  stopped {name}", flush=True)
+
+
+def run(options: DemoOptions) -> int:
+    started_at = time.monotonic()
+    print("1/4 services", flush=True)
+    started = [name for name, s in stack.up().items() if s.startup_s is not None]
+    print("2/4 topics and tables", flush=True)
+    ratings = str(Path(sys.executable).with_name("ratings"))
+    subprocess.run([ratings, "init"], check=True, cwd=REPO_ROOT)
+
+    log_dir = Path(settings.STATE_DIR.value()) / "demo"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "DAGSTER_HOME": str(Path(settings.STATE_DIR.value()) / "dagster")}
+    Path(env["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    print("3/4 generator, streaming job, Dagster UI", flush=True)
+    children = {
+        "generator": _child("generator", [ratings, "produce", "--rate", str(options.rate), "--users", str(options.users)], log_dir, env),
+        "stream": _child("stream", [ratings, "stream", "--trigger", str(options.trigger_seconds)], log_dir, env),
+        "dagster": _child("dagster", [str(Path(sys.executable).with_name("dg")), "dev", "--host", options.ui_host,
+                                      "--port", str(options.ui_port)], log_dir, env),
+    }
+    try:
+        print("4/4 waiting for the first rows in Cassandra…", flush=True)
+        first = _first_row(timeout_s=300)
+        if first is None:
+            print(f"no rows after 5 minutes: see the logs in {log_dir}", file=sys.stderr)
+            return 1
+        name, hour = first
+        print(f"\nratings are flowing: first rows in Cassandra {time.monotonic() - started_at:.0f} s after start.")
+        print(f"Dagster UI: http://{options.ui_host}:{options.ui_port}")
+        print(f"Query them:  .venv/bin/ratings query --user '{name}' --hour '{hour.isoformat()}+00:00'")
+        print("Ctrl-C stops everything this command started.", flush=True)
+        while all(proc.poll() is None for proc in children.values()):
+            time.sleep(1)
+        dead = [name for name, proc in children.items() if proc.poll() is not None]
+        print(f"{', '.join(dead)} exited: see {log_dir}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nstopping…", flush=True)
+        return 0
+    finally:
+        _stop(children)
+        if started:
+            stack.down(started)
