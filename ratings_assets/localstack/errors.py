@@ -13,7 +13,7 @@ class StackError(Exception):
 
 def port_taken(port: int, env_var: str, service: str, holder: str = "") -> StackError:
     """Build the error for a port that something else already listens on."""
-    who = f" by {holder}" if holder else " by another process"
+    who = f" by {holder}" if holder else " by another process (or a server still shutting down: retry in a few seconds)"
     return StackError(
         f"{service}: port {port} is already taken{who}.\n"
         f"  Find it with:  ss -ltnp 'sport = :{port}'\n"

@@ -144,7 +144,8 @@ class KafkaServer(LocalService):
         """Format the KRaft storage once; StorageTool calls System.exit, so it runs on its own."""
         if (self.log_dirs / "meta.properties").is_file():
             return
-        cmd = [self._java(), "-Xmx256m", *self._logging_flags(), "-cp", self._classpath(), STORAGE_TOOL,
+        # No log4j config here: its default (errors to the console) is what we capture.
+        cmd = [self._java(), "-Xmx256m", "-cp", self._classpath(), STORAGE_TOOL,
                "format", "-t", self.cluster_id(), "-c", str(self.properties_file), "--ignore-formatted"]
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=self.home)
         if proc.returncode != 0:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import shutil
 import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from ratings_assets.localstack.config import StackConfig
 from ratings_assets.localstack.errors import StackError, tail_text
+from ratings_assets.localstack.process import file_lock
 
 POM_DIR = Path(__file__).resolve().parent / "maven"
 SERVICES = ("kafka", "cassandra", "spark")
@@ -34,18 +32,6 @@ def is_resolved(service: str, config: StackConfig) -> bool:
     dest = config.jars_dir(service)
     marker = dest / MARKER
     return marker.is_file() and marker.read_text().strip() == pom_digest(service) and any(dest.glob("*.jar"))
-
-
-@contextmanager
-def _lock(path: Path) -> Iterator[None]:
-    """Serialise resolutions of one service across processes (make, tests, CLI)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _run_maven(service: str, out_dir: Path) -> None:
@@ -72,7 +58,7 @@ def resolve_jars(service: str, config: StackConfig) -> Path:
     dest = config.jars_dir(service)
     if is_resolved(service, config):
         return dest
-    with _lock(dest.parent / f".{service}.lock"):
+    with file_lock(dest.parent / f".{service}.lock"):
         if is_resolved(service, config):
             return dest
         staging = dest.with_name(f".{service}.staging")

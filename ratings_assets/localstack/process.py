@@ -8,6 +8,7 @@ ports taken by strangers, start-up polling and stopping.
 from __future__ import annotations
 
 import errno
+import fcntl
 import logging
 import os
 import shlex
@@ -25,7 +26,9 @@ from ratings_assets.localstack.errors import StackError, port_taken, tail_text
 
 POLL_INTERVAL_S = 0.5
 STOP_TIMEOUT_S = 30.0
+PORT_RELEASE_S = 5.0  # the kernel closes a dead process's sockets shortly after it exits
 LOG_TAIL_LINES = 30
+LAUNCH_MARK = "=== "
 
 
 @dataclass(frozen=True)
@@ -65,9 +68,26 @@ def process_cmdline(pid: int) -> list[str] | None:
     return args or None
 
 
+def process_alive(pid: int) -> bool:
+    """True until the process is fully gone or a zombie.
+
+    /proc/PID/cmdline empties early in exit, before its sockets close, so it
+    cannot tell "stopped"; the state letter in /proc/PID/stat can.
+    """
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
+
+
 def describe_pid(pid: int) -> str:
     args = process_cmdline(pid) or ["?"]
-    text = shlex.join(args)
+    text = " ".join(" ".join(args).split())  # one line, even for `python -c '<script>'`
     return f"pid {pid} ({text[:120]}{'…' if len(text) > 120 else ''})"
 
 
@@ -129,6 +149,18 @@ def listener_pid(port: int) -> int | None:
 
 
 @contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock shared by every process using the same state dir."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
 def quiet_loggers(*names: str) -> Iterator[None]:
     """Silence client libraries while polling a server that is still coming up."""
     loggers = [logging.getLogger(name) for name in names]
@@ -152,6 +184,7 @@ class LocalService:
 
     def __init__(self, config: StackConfig | None = None):
         self.config = config or StackConfig.from_env()
+        self._launched_at: float | None = None
 
     # --- layout
     @property
@@ -248,19 +281,37 @@ class LocalService:
     def _taken_ports(self) -> list[PortSpec]:
         return [spec for spec in self.port_specs() if not port_is_free(self.config.bind_host, spec.port)]
 
+    def _wait_ports_free(self, timeout_s: float) -> list[PortSpec]:
+        """Ports still taken after `timeout_s`: a process that just exited frees its sockets a bit later."""
+        deadline = time.monotonic() + timeout_s
+        while (taken := self._taken_ports()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return taken
+
     def _check_ports_free(self) -> None:
         for spec in self._taken_ports():
             holder = listener_pid(spec.port)
+            if holder is None and not self._wait_ports_free(PORT_RELEASE_S):
+                continue
             raise port_taken(spec.port, spec.env_var, self.name, describe_pid(holder) if holder else "")
 
     # --- logs
-    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
-        """Last lines of the server log, plus its stdout/stderr when that holds anything."""
+    def log_tail(self, lines: int = LOG_TAIL_LINES, since: float | None = None) -> str:
+        """Last lines of the server log and of the latest launch's stdout/stderr.
+
+        With `since` (a time.time()), files not written since then are left out,
+        so an error shows this start's output, not an older run's.
+        """
         parts = []
         for path in (self.log_file, self.out_file):
-            if path.is_file() and path.stat().st_size:
-                parts.append(f"--- {path} (last {lines} lines)\n{tail_text(_read_tail(path), lines)}")
-        return "\n".join(parts) or f"(no log yet in {self.logs_dir})"
+            if not path.is_file() or (since is not None and path.stat().st_mtime < since):
+                continue
+            text = _read_tail(path)
+            if path == self.out_file:
+                text = LAUNCH_MARK + text.rsplit(LAUNCH_MARK, 1)[-1]
+            if text.strip():
+                parts.append(f"--- {path} (last {lines} lines)\n{tail_text(text, lines)}")
+        return "\n".join(parts) or f"(nothing in {self.logs_dir} yet)"
 
     # --- lifecycle
     def status(self) -> ServiceStatus:
@@ -282,7 +333,15 @@ class LocalService:
         return f"not running; port {taken[0].port} is held by {who}"
 
     def start(self) -> ServiceStatus:
-        """Start the server unless ours is already up; return once it answers clients."""
+        """Start the server unless ours is already up; return once it answers clients.
+
+        A lock makes a second `up` (another terminal, a test session) wait and
+        then reuse the server instead of launching a twin.
+        """
+        with file_lock(self.home / ".start.lock"):
+            return self._start()
+
+    def _start(self) -> ServiceStatus:
         began = time.monotonic()
         pid = self.find_pid()
         proc = None
@@ -304,11 +363,12 @@ class LocalService:
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         with open(self.out_file, "ab") as out:
             stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-            out.write(f"\n=== {stamp} starting: {shlex.join(cmd)}\n".encode())
+            out.write(f"\n{LAUNCH_MARK}{stamp} starting: {shlex.join(cmd)}\n".encode())
             out.flush()
             proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                     cwd=self.home, start_new_session=True, close_fds=True)
         self.pid_file.write_text(f"{proc.pid}\n")
+        self._launched_at = time.time() - 1
         return proc
 
     def _alive(self, pid: int, proc: subprocess.Popen | None) -> bool:
@@ -331,14 +391,14 @@ class LocalService:
     def _exited_error(self, proc: subprocess.Popen | None) -> StackError:
         code = f" with exit code {proc.returncode}" if proc is not None else ""
         return StackError(
-            f"{self.name} exited during start{code}.\n{self.log_tail()}\n"
-            f"Fix the cause shown above (full log: {self.log_file}) and run `up` again."
+            f"{self.name} exited during start{code}.\n{self.log_tail(since=self._launched_at)}\n"
+            f"Fix the cause shown above (logs in {self.logs_dir}) and run `up` again."
         )
 
     def _timeout_error(self, pid: int) -> StackError:
         return StackError(
             f"{self.name} did not answer on {self.address} within {self.config.start_timeout_s:.0f} s "
-            f"(pid {pid} is still running).\n{self.log_tail()}\n"
+            f"(pid {pid} is still running).\n{self.log_tail(since=self._launched_at)}\n"
             f"Run `up` again to keep waiting, raise RATINGS_START_TIMEOUT, "
             f"or stop it with `down {self.name}` and read {self.log_file}."
         )
@@ -354,6 +414,7 @@ class LocalService:
             _signal(pid, signal.SIGKILL)
             _wait_gone(pid, 10.0)
         self.pid_file.unlink(missing_ok=True)
+        self._wait_ports_free(PORT_RELEASE_S)
         return pid
 
 
@@ -367,10 +428,10 @@ def _signal(pid: int, sig: int) -> None:
 def _wait_gone(pid: int, timeout_s: float) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if process_cmdline(pid) is None:
+        if not process_alive(pid):
             return True
         time.sleep(0.2)
-    return process_cmdline(pid) is None
+    return not process_alive(pid)
 
 
 def _read_tail(path: Path, max_bytes: int = 64_000) -> str:
