@@ -52,6 +52,9 @@ JVM_FLAGS = [
     "-Djava.net.preferIPv4Stack=true", "-Djdk.attach.allowAttachSelf=true",
     "-Dio.netty.tryReflectionSetAccessible=true", "-Dio.netty.allocator.useCacheForAllThreads=true",
     "-Dio.netty.allocator.maxOrder=11",
+    # CQL timestamp literals without a zone ('2025-03-15 10:00:00') are read in the
+    # node's zone: UTC makes the specification's queries mean UTC hours.
+    "-Duser.timezone=UTC",
 ]
 
 

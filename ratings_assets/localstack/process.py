@@ -329,7 +329,7 @@ class LocalService:
         if not taken:
             return "not running"
         holder = listener_pid(taken[0].port)
-        who = describe_pid(holder) if holder else "another process"
+        who = describe_pid(holder) if holder else "another process (or one still shutting down)"
         return f"not running; port {taken[0].port} is held by {who}"
 
     def start(self) -> ServiceStatus:
