@@ -9,6 +9,7 @@ set (so the UI shows where a value comes from), the CLI takes plain values.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 
 import dagster as dg
@@ -45,6 +46,8 @@ REPLICATION = Setting(
 )
 CATALOG = Setting("RATINGS_CATALOG", str(CATALOG_CSV), "movie catalog CSV (data/movies.csv)")
 SPARK_MASTER = Setting("RATINGS_SPARK_MASTER", "local[2]", "Spark master URL, e.g. spark://host:7077")
+SPARK_DRIVER_HOST = Setting("RATINGS_SPARK_DRIVER_HOST", "127.0.0.1", "address the Spark driver binds to and advertises")
+SPARK_PYTHON = Setting("RATINGS_SPARK_PYTHON", sys.executable, "Python of the Spark executors (needs this project installed)")
 SPARK_DRIVER_MEMORY = Setting("RATINGS_SPARK_DRIVER_MEMORY", "1g", "Spark driver heap")
 TRIGGER_SECONDS = Setting("RATINGS_TRIGGER_SECONDS", "30", "streaming micro-batch trigger interval, seconds")
 CHECKPOINT_DIR = Setting("RATINGS_CHECKPOINT_DIR", "", "streaming checkpoint folder (default: STATE_DIR/checkpoints/records)")

@@ -8,7 +8,8 @@ from contextlib import contextmanager
 
 import dagster as dg
 from cassandra.auth import PlainTextAuthProvider
-from cassandra.cluster import Cluster, Session
+from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
+from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 
 from ratings_assets.core import tables
 
@@ -26,8 +27,13 @@ class CassandraResource(dg.ConfigurableResource):
     @contextmanager
     def session(self, keyspace: str | None = None) -> Iterator[Session]:
         auth = PlainTextAuthProvider(self.username, self.password) if self.username else None
+        profile = ExecutionProfile(load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy()), request_timeout=30)
         cluster = Cluster(
-            [h.strip() for h in self.hosts.split(",")], port=self.port, auth_provider=auth, protocol_version=5
+            [h.strip() for h in self.hosts.split(",")],
+            port=self.port,
+            auth_provider=auth,
+            protocol_version=5,
+            execution_profiles={EXEC_PROFILE_DEFAULT: profile},
         )
         try:
             yield cluster.connect(keyspace)

@@ -36,7 +36,7 @@ class KafkaResource(dg.ConfigurableResource):
         return {
             "topic": name,
             "partitions": len(described["partitions"]),
-            "replication_factor": len(described["partitions"][0]["replicas"]),
+            "replication_factor": len(described["partitions"][0]["replica_nodes"]),
         }
 
     def producer(self, **overrides) -> KafkaProducer:

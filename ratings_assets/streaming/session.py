@@ -5,6 +5,7 @@ from __future__ import annotations
 from pyspark.sql import SparkSession
 
 from ratings_assets import settings
+import os
 from pathlib import Path
 
 
@@ -17,14 +18,21 @@ def spark_conf(
 ) -> dict[str, str]:
     """Everything the job needs from Spark: the connector jars, Cassandra's address, UTC.
 
-    The jars are a glob over the folder the local launcher resolves them into
-    (`make setup`), so building this config never runs Maven.
+    The jars are those the local launcher resolved (`make setup`); listing
+    the folder, rather than resolving, keeps Maven out of definition loading.
     """
+    # An in-process SparkContext takes its workers' Python from this variable only.
+    os.environ.setdefault("PYSPARK_PYTHON", settings.SPARK_PYTHON.value())
+    jars = sorted((Path(settings.STATE_DIR.value()) / "jars" / "spark").glob("*.jar"))
     return {
         "spark.master": master,
         "spark.app.name": app_name,
         "spark.driver.memory": driver_memory,
-        "spark.jars": str(Path(settings.STATE_DIR.value()) / "jars" / "spark" / "*.jar"),
+        # Executors run the validator in Python: the same interpreter and packages as the driver.
+        "spark.pyspark.python": settings.SPARK_PYTHON.value(),
+        "spark.driver.host": settings.SPARK_DRIVER_HOST.value(),
+        "spark.driver.bindAddress": settings.SPARK_DRIVER_HOST.value(),
+        "spark.jars": ",".join(str(jar) for jar in jars),
         "spark.sql.extensions": "com.datastax.spark.connector.CassandraSparkExtensions",
         "spark.cassandra.connection.host": cassandra_hosts,
         "spark.cassandra.connection.port": str(cassandra_port),
