@@ -113,9 +113,10 @@ def cmd_query(args) -> int:
     keyspace = cassandra_resource().keyspace
     with cassandra_resource().session(keyspace) as session:
         where = "WHERE name = %s AND hour = %s"
-        avg_rating = session.execute(f"SELECT AVG(rating) AS avg_rating FROM records {where}", (args.user, hour)).one()
+        # AVG over an int column is an int in CQL; the casts keep the fraction.
+        avg_rating = session.execute(f"SELECT AVG(CAST(rating AS double)) AS avg_rating FROM records {where}", (args.user, hour)).one()
         movies = [row.movie for row in session.execute(f"SELECT movie FROM records {where}", (args.user, hour))]
-        avg_duration = session.execute(f"SELECT AVG(duration) AS avg_duration FROM records {where}", (args.user, hour)).one()
+        avg_duration = session.execute(f"SELECT AVG(CAST(duration AS double)) AS avg_duration FROM records {where}", (args.user, hour)).one()
     answer = {
         "name": args.user,
         "hour": hour.isoformat(),

@@ -31,7 +31,7 @@ class DemoOptions:
 
 def _child(name: str, args: list[str], log_dir: Path, env: dict[str, str]) -> subprocess.Popen:
     log = (log_dir / f"{name}.log").open("ab")
-    print(f"  {name:<9} {' '.join(args[:3])}…  (log: {log.name} in {log_dir})", flush=True)
+    print(f"  {name:<9} {Path(args[0]).name} {' '.join(args[1:])}  (log: {log.name})", flush=True)
     return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT, start_new_session=True)
 
 
@@ -62,7 +62,14 @@ def _stop(children: dict[str, subprocess.Popen]) -> None:
         print(f"  stopped {name}", flush=True)
 
 
+def _interrupt(signum, _frame):
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def run(options: DemoOptions) -> int:
+    # A terminal closing or `kill` must clean up like Ctrl-C does.
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _interrupt)
     started_at = time.monotonic()
     print("1/4 services", flush=True)
     started = [name for name, s in stack.up().items() if s.startup_s is not None]
@@ -74,7 +81,7 @@ def run(options: DemoOptions) -> int:
     log_dir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "DAGSTER_HOME": str(Path(settings.STATE_DIR.value()) / "dagster")}
     Path(env["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
-    print("3/4 generator, streaming job, Dagster UI", flush=True)
+    print(f"3/4 generator, streaming job, Dagster UI (logs in {log_dir})", flush=True)
     children = {
         "generator": _child("generator", [ratings, "produce", "--rate", str(options.rate), "--users", str(options.users)], log_dir, env),
         "stream": _child("stream", [ratings, "stream", "--trigger", str(options.trigger_seconds)], log_dir, env),
