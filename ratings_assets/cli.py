@@ -93,8 +93,10 @@ def cmd_stream(args) -> int:
     spark = build_session(spark_conf_from_settings())
 
     def progress(summary: dict) -> None:
-        print(f"batch {summary['batch_id']}: {summary['input_rows']:,} rows, "
-              f"{summary['processed_rows_per_second']:,.0f} rows/s, {summary['batch_duration_ms']} ms", flush=True)
+        if summary.get("new_batch"):
+            print(f"batch {summary['batch_id']}: {summary['input_rows']:,} rows read, {summary['stored']:,} stored, "
+                  f"rejected {summary['rejected'] or 'none'}, {summary['processed_rows_per_second']:,.0f} rows/s, "
+                  f"{summary['batch_duration_ms']} ms, lag {summary['consumer_lag']}", flush=True)
 
     try:
         run_stream(spark, config, progress)

@@ -12,8 +12,11 @@ event once.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timezone
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
@@ -23,7 +26,9 @@ from pyspark.sql.streaming import StreamingQuery
 from ratings_assets import settings
 from ratings_assets.core.catalog import read_catalog
 from ratings_assets.core.events import Reason
+from ratings_assets.core.hours import partition_key
 from ratings_assets.core.tables import RECORDS_BY_HOUR_COLUMNS, RECORDS_BY_HOUR_TABLE, RECORDS_COLUMNS, RECORDS_TABLE
+from ratings_assets.streaming.progress import progress_summary
 from ratings_assets.streaming.validation import VALIDATED_SCHEMA, validate_batches
 
 log = logging.getLogger(__name__)
@@ -99,23 +104,45 @@ def dead_letters(rejected: DataFrame, source_topic: str) -> DataFrame:
     )
 
 
+@dataclass(frozen=True)
+class BatchSummary:
+    batch_id: int
+    stored: int
+    rejected: dict[str, int]  # reason -> count
+    hours: list[str]  # partition keys of the hours the batch wrote to
+
+    @classmethod
+    def from_counts(cls, batch_id: int, rows) -> BatchSummary:
+        """From (error, hour, count) rows of one batch."""
+        rejected: dict[str, int] = {}
+        stored, hours = 0, set()
+        for error, hour, count in rows:
+            if error is None:
+                stored += count
+                hours.add(partition_key(hour.replace(tzinfo=timezone.utc)))
+            else:
+                rejected[error] = rejected.get(error, 0) + count
+        return cls(batch_id, stored, rejected, sorted(hours))
+
+
 class BatchWriter:
     """The foreachBatch function: one micro-batch to Cassandra and the dead-letter topic."""
 
-    def __init__(self, config: StreamConfig, catalog: DataFrame, on_batch: Callable[[dict], None] | None = None):
+    def __init__(self, config: StreamConfig, catalog: DataFrame):
         self.config = config
         self.catalog = catalog
-        self.on_batch = on_batch
+        # What batches stored since the last drain(); foreachBatch runs on another thread.
+        self._pending: list[BatchSummary] = []
+        self._lock = threading.Lock()
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         enriched = enrich(batch, self.catalog).persist()
         try:
-            counts = {row["error"]: row["count"] for row in enriched.groupBy("error").count().collect()}
+            summary = BatchSummary.from_counts(batch_id, enriched.groupBy("error", "hour").count().collect())
             valid = enriched.where(F.col("error").isNull()).withColumnRenamed("title", "movie")
             self._save(valid.select(*RECORDS_COLUMNS), RECORDS_TABLE)
             self._save(valid.select(*RECORDS_BY_HOUR_COLUMNS), RECORDS_BY_HOUR_TABLE)
-            rejected = {reason: n for reason, n in counts.items() if reason is not None}
-            if rejected:
+            if summary.rejected:
                 (
                     dead_letters(enriched.where(F.col("error").isNotNull()), self.config.topic)
                     .write.format("kafka")
@@ -125,16 +152,29 @@ class BatchWriter:
                 )
         finally:
             enriched.unpersist()
-        summary = {"batch_id": batch_id, "valid": counts.get(None, 0), "rejected": rejected}
-        log.info("batch %(batch_id)s: %(valid)s rows stored, rejected %(rejected)s", summary)
-        if self.on_batch:
-            self.on_batch(summary)
+        log.info("batch %s: %s rows stored, rejected %s", batch_id, summary.stored, summary.rejected)
+        with self._lock:
+            self._pending.append(summary)
+
+    def drain(self) -> dict:
+        """Rows stored, rejections by reason and hours touched by the batches since the last call."""
+        with self._lock:
+            pending, self._pending = self._pending, []
+        rejected: dict[str, int] = {}
+        for summary in pending:
+            for reason, count in summary.rejected.items():
+                rejected[reason] = rejected.get(reason, 0) + count
+        return {
+            "stored": sum(s.stored for s in pending),
+            "rejected": rejected,
+            "hours": sorted({hour for s in pending for hour in s.hours}),
+        }
 
     def _save(self, frame: DataFrame, table: str) -> None:
         frame.write.format(CASSANDRA_FORMAT).options(keyspace=self.config.keyspace, table=table).mode("append").save()
 
 
-def start_query(spark: SparkSession, config: StreamConfig, on_batch: Callable[[dict], None] | None = None) -> StreamingQuery:
+def start_query(spark: SparkSession, config: StreamConfig) -> tuple[StreamingQuery, BatchWriter]:
     """Start the query; it resumes from the checkpoint when one exists."""
     source = (
         spark.readStream.format("kafka")
@@ -145,13 +185,15 @@ def start_query(spark: SparkSession, config: StreamConfig, on_batch: Callable[[d
         .load()
     )
     validated = source.select("value", "partition", "offset").mapInArrow(validate_batches, VALIDATED_SCHEMA)
-    return (
+    writer = BatchWriter(config, catalog_frame(spark, config.catalog_path))
+    query = (
         validated.writeStream.queryName(config.query_name)
-        .foreachBatch(BatchWriter(config, catalog_frame(spark, config.catalog_path), on_batch))
+        .foreachBatch(writer)
         .option("checkpointLocation", config.checkpoint_dir)
         .trigger(**_trigger(config))
         .start()
     )
+    return query, writer
 
 
 def _trigger(config: StreamConfig) -> dict:
@@ -160,43 +202,34 @@ def _trigger(config: StreamConfig) -> dict:
     return {"processingTime": f"{config.trigger_seconds} seconds"}
 
 
-def progress_summary(progress: dict) -> dict:
-    """The numbers of one StreamingQueryProgress that a person watches."""
-    source = (progress.get("sources") or [{}])[0]
-    return {
-        "batch_id": progress.get("batchId"),
-        "input_rows": progress.get("numInputRows", 0),
-        "input_rows_per_second": round(progress.get("inputRowsPerSecond") or 0.0, 1),
-        "processed_rows_per_second": round(progress.get("processedRowsPerSecond") or 0.0, 1),
-        "batch_duration_ms": (progress.get("durationMs") or {}).get("triggerExecution"),
-        "end_offsets": source.get("endOffset"),
-        "latest_offsets": source.get("latestOffset"),
-        "timestamp": progress.get("timestamp"),
-    }
-
-
 def run_stream(
     spark: SparkSession,
     config: StreamConfig,
     on_progress: Callable[[dict], None] | None = None,
     poll_seconds: int = 2,
+    heartbeat_seconds: float = 15.0,
 ) -> None:
-    """Run the query until it stops (available-now drained, stopped, or failed: then raise)."""
-    query = start_query(spark, config)
-    last_batch = None
+    """Run the query until it stops (drained in available-now mode, stopped, or failed: then raise).
+
+    `on_progress` gets a summary after every batch, and at least every
+    `heartbeat_seconds` while idle, so a supervisor can tell idle from dead.
+    """
+    query, writer = start_query(spark, config)
+    last_batch, last_report = None, 0.0
     try:
-        while not query.awaitTermination(poll_seconds):
-            _report(query, on_progress, last_batch)
-            last_batch = (query.lastProgress or {}).get("batchId", last_batch)
-        _report(query, on_progress, last_batch)
+        while True:
+            done = query.awaitTermination(poll_seconds)
+            progress = query.lastProgress
+            batch_id = progress.get("batchId") if progress else None
+            new_batch = batch_id is not None and batch_id != last_batch
+            if on_progress and (new_batch or done or time.monotonic() - last_report >= heartbeat_seconds):
+                summary = progress_summary(progress) if progress else {}
+                summary.update(writer.drain(), new_batch=new_batch)
+                on_progress(summary)
+                last_report = time.monotonic()
+            last_batch = batch_id
+            if done:
+                return
     finally:
         if query.isActive:
             query.stop()
-    if query.exception() is not None:
-        raise RuntimeError(f"streaming query {config.query_name} failed: {query.exception()}")
-
-
-def _report(query: StreamingQuery, on_progress, last_batch) -> None:
-    progress = query.lastProgress
-    if on_progress and progress and progress.get("batchId") != last_batch:
-        on_progress(progress_summary(progress))
