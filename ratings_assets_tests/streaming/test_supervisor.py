@@ -1,0 +1,69 @@
+from ratings_assets.streaming.supervisor import Policy, StreamHealth, SupervisorState, decide
+
+POLICY = Policy(trigger_s=30, start_grace_s=180, heartbeat_timeout_s=60, backoff_base_s=10, backoff_max_s=300,
+                max_failures=3, failure_window_s=1800)
+NOW = 10_000.0
+HEALTHY = StreamHealth(run_id="r1", run_status="STARTED", run_age_s=600, heartbeat_age_s=5, last_batch_age_s=20,
+                       worker_alive=True, backlog=100)
+
+
+def test_launches_when_nothing_runs():
+    assert decide(StreamHealth(), SupervisorState(), POLICY, NOW).action == "launch"
+
+
+def test_healthy_run_is_left_alone():
+    assert decide(HEALTHY, SupervisorState(), POLICY, NOW).action == "ok"
+
+
+def test_killed_worker_is_restarted_at_once():
+    health = StreamHealth(**{**HEALTHY.__dict__, "worker_alive": False})
+    decision = decide(health, SupervisorState(), POLICY, NOW)
+    assert decision.action == "restart" and "gone" in decision.reason
+
+
+def test_silent_run_is_restarted_after_the_heartbeat_timeout():
+    health = StreamHealth(**{**HEALTHY.__dict__, "heartbeat_age_s": 61, "worker_alive": None})
+    assert decide(health, SupervisorState(), POLICY, NOW).action == "restart"
+
+
+def test_stall_needs_waiting_data():
+    stalled = StreamHealth(**{**HEALTHY.__dict__, "last_batch_age_s": 121, "backlog": 50})
+    idle = StreamHealth(**{**HEALTHY.__dict__, "last_batch_age_s": 3600, "backlog": 0})
+    assert decide(stalled, SupervisorState(), POLICY, NOW).action == "restart"
+    assert decide(idle, SupervisorState(), POLICY, NOW).action == "ok"
+
+
+def test_starting_run_gets_a_grace_period():
+    starting = StreamHealth(run_id="r1", run_status="STARTED", run_age_s=100)
+    assert decide(starting, SupervisorState(), POLICY, NOW).action == "ok"
+    late = StreamHealth(run_id="r1", run_status="STARTED", run_age_s=200)
+    assert decide(late, SupervisorState(), POLICY, NOW).action == "restart"
+    queued = StreamHealth(run_id="r1", run_status="QUEUED", run_age_s=200)
+    assert decide(queued, SupervisorState(), POLICY, NOW).action == "restart"
+
+
+def test_backs_off_exponentially_between_relaunches():
+    state = SupervisorState()
+    state.record_failure(NOW - 5, "boom", POLICY.failure_window_s)
+    assert decide(StreamHealth(), state, POLICY, NOW).action == "wait"
+    assert decide(StreamHealth(), state, POLICY, NOW + 6).action == "launch"
+    state.record_failure(NOW, "boom again", POLICY.failure_window_s)
+    # second failure: 20 s back-off
+    assert decide(StreamHealth(), state, POLICY, NOW + 19).action == "wait"
+    assert decide(StreamHealth(), state, POLICY, NOW + 21).action == "launch"
+
+
+def test_gives_up_after_too_many_failures_in_the_window_and_says_why():
+    state = SupervisorState()
+    for t in (NOW - 300, NOW - 200, NOW - 100):
+        state.record_failure(t, "Cassandra unreachable", POLICY.failure_window_s)
+    decision = decide(StreamHealth(), state, POLICY, NOW)
+    assert decision.action == "give_up" and "Cassandra unreachable" in decision.reason
+    # old failures fall out of the window
+    assert decide(StreamHealth(), state, POLICY, NOW + 2000).action == "launch"
+
+
+def test_cursor_round_trip():
+    state = SupervisorState(failures=[1.0], last_failure="x", watched_run_id="r", launches=2, gave_up=None)
+    assert SupervisorState.from_cursor(state.to_cursor()) == state
+    assert SupervisorState.from_cursor(None) == SupervisorState()
