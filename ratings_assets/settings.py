@@ -53,6 +53,11 @@ TRIGGER_SECONDS = Setting("RATINGS_TRIGGER_SECONDS", "30", "streaming micro-batc
 CHECKPOINT_DIR = Setting("RATINGS_CHECKPOINT_DIR", "", "streaming checkpoint folder (default: STATE_DIR/checkpoints/records)")
 MAX_OFFSETS_PER_TRIGGER = Setting("RATINGS_MAX_OFFSETS_PER_TRIGGER", "500000", "cap on Kafka records read by one micro-batch")
 
+HOURLY_START = Setting("RATINGS_HOURLY_START", "2025-01-01-00:00", "first hour partition of the hourly aggregates (UTC)")
+LATE_DATA_HOURS = Setting("RATINGS_LATE_DATA_HOURS", "48", "hours after which late events no longer re-aggregate their hour")
+AGGREGATE_GRACE_MINUTES = Setting("RATINGS_AGGREGATE_GRACE_MINUTES", "2", "wait after an hour closes before aggregating it")
+MAX_CONSUMER_LAG = Setting("RATINGS_MAX_CONSUMER_LAG", "100000", "consumer lag above which the lag check fails")
+
 ALL = [value for value in dict(globals()).values() if isinstance(value, Setting)]
 
 

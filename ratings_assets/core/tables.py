@@ -49,6 +49,13 @@ def create_keyspace(keyspace: str, replication: str) -> str:
 
 RECORDS_TABLE = "records"
 RECORDS_BY_HOUR_TABLE = "records_by_hour"
+# Hourly per-user aggregates, written twice for Cassandra's query-first modelling:
+# one user's hours over a range, and all users of one hour.
+USER_HOURS_BY_USER_TABLE = "user_hourly_ratings"
+USER_HOURS_BY_HOUR_TABLE = "hourly_user_ratings"
+_AGGREGATE_COLUMNS = """
+        ratings int, avg_rating double, min_rating int, max_rating int,
+        avg_duration double, movies frozen<list<text>>, aggregated_at timestamp,"""
 
 _TABLES = {
     RECORDS_TABLE: """
@@ -62,11 +69,20 @@ _TABLES = {
         movie_id int, movie text, rating int, duration int,
         PRIMARY KEY ((hour, bucket), name, time, event_id)
     )""",
+    USER_HOURS_BY_USER_TABLE: f"""
+        name text, hour timestamp,{_AGGREGATE_COLUMNS}
+        PRIMARY KEY ((name), hour)
+    ) WITH CLUSTERING ORDER BY (hour DESC)""",
+    USER_HOURS_BY_HOUR_TABLE: f"""
+        hour timestamp, name text,{_AGGREGATE_COLUMNS}
+        PRIMARY KEY ((hour), name)
+    )""",
 }
 
 # Columns the streaming job writes to each table.
 RECORDS_COLUMNS = ("name", "hour", "time", "event_id", "movie", "rating", "movie_id", "duration", "year", "genres", "mpaa")
 RECORDS_BY_HOUR_COLUMNS = ("hour", "bucket", "name", "time", "event_id", "movie_id", "movie", "rating", "duration")
+USER_HOUR_COLUMNS = ("name", "hour", "ratings", "avg_rating", "min_rating", "max_rating", "avg_duration", "movies", "aggregated_at")
 
 
 def create_tables(keyspace: str) -> list[str]:

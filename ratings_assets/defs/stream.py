@@ -64,6 +64,12 @@ def run_ratings_stream(context: dg.OpExecutionContext, spark: LazyPySparkResourc
         nonlocal last_batch_at
         if summary.get("new_batch"):
             last_batch_at = time.time()
+        if summary.get("stored"):
+            # New rows in the table: a materialization, so freshness and "last updated" follow the stream.
+            context.log_event(dg.AssetMaterialization(
+                asset_key=RECORDS_KEY,
+                metadata={"stored_rows": summary["stored"], "hours_written": ",".join(summary["hours"])},
+            ))
         context.log_event(observation(summary, last_batch_at))
 
     with checkpoint_lock(config.checkpoint_dir):
@@ -206,3 +212,38 @@ def supervise(context: dg.SensorEvaluationContext, kafka: KafkaResource, policy:
 def ratings_stream_supervisor(context: dg.SensorEvaluationContext, kafka: KafkaResource):
     return supervise(context, kafka, Policy(trigger_s=float(settings.TRIGGER_SECONDS.value())))
 
+
+
+@dg.asset_check(asset=RECORDS_KEY, description="the streaming job reports, and its consumer lag is under RATINGS_MAX_CONSUMER_LAG")
+def consumer_lag_below_threshold(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+    threshold = int(settings.MAX_CONSUMER_LAG.value())
+    records = context.instance.fetch_observations(RECORDS_KEY, limit=1).records
+    if not records:
+        return dg.AssetCheckResult(passed=False, description="the streaming job has not reported yet")
+    lag = records[0].asset_observation.metadata["consumer_lag"].value
+    age = time.time() - records[0].timestamp
+    return dg.AssetCheckResult(
+        passed=0 <= lag <= threshold and age < 120,
+        metadata={"consumer_lag": lag, "threshold": threshold, "report_age_s": round(age, 1)},
+        description=None if age < 120 else f"last report from the stream is {age:.0f} s old",
+    )
+
+
+@dg.asset_check(asset=RECORDS_KEY, description="events whose movie is unknown are counted in the dead-letter topic, not dropped")
+def no_unknown_movies(kafka: KafkaResource) -> dg.AssetCheckResult:
+    counts = kafka.dead_letter_counts(settings.DLQ_TOPIC.value())
+    unknown = counts.get("unknown_movie", 0)
+    return dg.AssetCheckResult(
+        passed=unknown == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"unknown_movie": unknown, "dead_letters_total": sum(counts.values()),
+                  "dead_letters_by_reason": dg.MetadataValue.json(counts)},
+    )
+
+
+records_checks_schedule = dg.ScheduleDefinition(
+    name="records_checks_every_10_minutes",
+    target=dg.AssetSelection.checks_for_assets(RECORDS_KEY),
+    cron_schedule="*/10 * * * *",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)

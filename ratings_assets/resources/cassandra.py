@@ -5,13 +5,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 
 import dagster as dg
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
+from cassandra.concurrent import execute_concurrent_with_args
 from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 
 from ratings_assets.core import tables
+from ratings_assets.core.aggregation import RatedRow, UserHour
 
 
 class CassandraResource(dg.ConfigurableResource):
@@ -47,6 +50,36 @@ class CassandraResource(dg.ConfigurableResource):
             for statement in statements:
                 session.execute(statement, timeout=60)
         return statements
+
+
+    def read_hour(self, session: Session, hour: datetime) -> list[RatedRow]:
+        """Every rating of one UTC hour, from its HOUR_BUCKETS partitions of records_by_hour."""
+        select = session.prepare(
+            f"SELECT name, rating, duration, movie FROM {self.keyspace}.{tables.RECORDS_BY_HOUR_TABLE} "
+            "WHERE hour = ? AND bucket = ?"
+        )
+        select.fetch_size = 5000
+        results = execute_concurrent_with_args(
+            session, select, [(hour, bucket) for bucket in range(tables.HOUR_BUCKETS)], raise_on_first_error=True
+        )
+        return [RatedRow(r.name, r.rating, r.duration, r.movie) for result in results for r in result.result_or_exc]
+
+    def write_user_hours(self, session: Session, user_hours: list[UserHour], aggregated_at: datetime) -> None:
+        """Upsert the aggregates into both query tables; re-running an hour overwrites it."""
+        columns = ", ".join(tables.USER_HOUR_COLUMNS)
+        marks = ", ".join("?" for _ in tables.USER_HOUR_COLUMNS)
+        rows = [
+            (u.name, u.hour, u.ratings, u.avg_rating, u.min_rating, u.max_rating, u.avg_duration, u.movies, aggregated_at)
+            for u in user_hours
+        ]
+        for table in (tables.USER_HOURS_BY_USER_TABLE, tables.USER_HOURS_BY_HOUR_TABLE):
+            insert = session.prepare(f"INSERT INTO {self.keyspace}.{table} ({columns}) VALUES ({marks})")
+            execute_concurrent_with_args(session, insert, rows, concurrency=64, raise_on_first_error=True)
+
+    def count_records(self, session: Session, name: str, hour: datetime) -> int:
+        """Rows of one (user, hour) partition of reviews.records: the check's independent count."""
+        select = session.prepare(f"SELECT COUNT(*) FROM {self.keyspace}.{tables.RECORDS_TABLE} WHERE name = ? AND hour = ?")
+        return session.execute(select, (name, hour)).one()[0]
 
 
 logging.getLogger("cassandra").setLevel(logging.WARNING)

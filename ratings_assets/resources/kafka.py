@@ -53,6 +53,25 @@ class KafkaResource(dg.ConfigurableResource):
         options.update(overrides)
         return KafkaProducer(**options)
 
+    def dead_letter_counts(self, topic: str, timeout_ms: int = 5000) -> dict[str, int]:
+        """Messages of a dead-letter topic by their `reason` header, read from the start."""
+        consumer = KafkaConsumer(
+            topic,
+            bootstrap_servers=self.bootstrap_servers,
+            client_id=self.client_id,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            consumer_timeout_ms=timeout_ms,
+        )
+        counts: dict[str, int] = {}
+        try:
+            for message in consumer:
+                reason = dict(message.headers or []).get("reason", b"unknown").decode()
+                counts[reason] = counts.get(reason, 0) + 1
+        finally:
+            consumer.close()
+        return counts
+
     def end_offsets(self, topic: str) -> dict[int, int]:
         """Latest offset of each partition (what a caught-up consumer has read)."""
         consumer = KafkaConsumer(bootstrap_servers=self.bootstrap_servers, client_id=self.client_id)
