@@ -1,8 +1,10 @@
 """`make run`: the whole pipeline on this machine, until Ctrl-C.
 
 Starts (or reuses) Kafka and Cassandra, creates the topics and tables, then
-runs the generator, the streaming job and the Dagster UI as child processes.
-Ctrl-C stops the children and the services this command started itself.
+runs the generator and Dagster (UI and daemon) as child processes. The
+daemon's supervising sensor launches the streaming job as a Dagster run and
+keeps it alive. Ctrl-C stops the children, and with them the stream run, and
+the services this command started itself.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ratings_assets import settings
+from ratings_assets.dagster_home import prepare_dagster_home
 from ratings_assets.localstack import stack
 from ratings_assets.paths import REPO_ROOT
 
@@ -79,12 +82,11 @@ def run(options: DemoOptions) -> int:
 
     log_dir = Path(settings.STATE_DIR.value()) / "demo"
     log_dir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "DAGSTER_HOME": str(Path(settings.STATE_DIR.value()) / "dagster")}
-    Path(env["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
-    print(f"3/4 generator, streaming job, Dagster UI (logs in {log_dir})", flush=True)
+    env = {**os.environ, "DAGSTER_HOME": str(prepare_dagster_home()),
+           "RATINGS_TRIGGER_SECONDS": str(options.trigger_seconds)}
+    print(f"3/4 generator, Dagster UI and daemon; its sensor launches the streaming job (logs in {log_dir})", flush=True)
     children = {
         "generator": _child("generator", [ratings, "produce", "--rate", str(options.rate), "--users", str(options.users)], log_dir, env),
-        "stream": _child("stream", [ratings, "stream", "--trigger", str(options.trigger_seconds)], log_dir, env),
         "dagster": _child("dagster", [str(Path(sys.executable).with_name("dg")), "dev", "--host", options.ui_host,
                                       "--port", str(options.ui_port)], log_dir, env),
     }

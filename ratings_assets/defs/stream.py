@@ -32,7 +32,7 @@ ACTIVE = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.Dagste
           dg.DagsterRunStatus.STARTED]
 
 
-def observation(summary: dict, last_batch_at: float) -> dg.AssetObservation:
+def observation(summary: dict, last_batch_at: float, run_id: str) -> dg.AssetObservation:
     rejected = summary.get("rejected") or {}
     return dg.AssetObservation(
         asset_key=RECORDS_KEY,
@@ -50,6 +50,7 @@ def observation(summary: dict, last_batch_at: float) -> dg.AssetObservation:
             "hours_written": ",".join(summary.get("hours") or []),
             "last_batch_at": last_batch_at,
             "worker": f"{socket.gethostname()}:{os.getpid()}",
+            "run_id": run_id,
         },
     )
 
@@ -70,7 +71,7 @@ def run_ratings_stream(context: dg.OpExecutionContext, spark: LazyPySparkResourc
                 asset_key=RECORDS_KEY,
                 metadata={"stored_rows": summary["stored"], "hours_written": ",".join(summary["hours"])},
             ))
-        context.log_event(observation(summary, last_batch_at))
+        context.log_event(observation(summary, last_batch_at, context.run_id))
 
     with checkpoint_lock(config.checkpoint_dir):
         run_stream(spark.spark_session, config, on_progress=report)
@@ -87,10 +88,12 @@ def ratings_stream_job():
 
 def _latest_observation(instance: dg.DagsterInstance, run_id: str) -> dict | None:
     records = instance.fetch_observations(RECORDS_KEY, limit=1).records
-    if not records or records[0].run_id != run_id:
+    if not records:
         return None
     event = records[0]
     metadata = event.asset_observation.metadata
+    if "run_id" not in metadata or metadata["run_id"].value != run_id:
+        return None
     return {
         "at": event.timestamp,
         "last_batch_at": metadata["last_batch_at"].value,
