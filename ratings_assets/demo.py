@@ -15,9 +15,12 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 from ratings_assets import settings
+from ratings_assets.core.hours import hour_of
+from ratings_assets.core.tables import HOUR_BUCKETS, RECORDS_BY_HOUR_TABLE
 from ratings_assets.dagster_home import prepare_dagster_home
 from ratings_assets.localstack import stack
 from ratings_assets.paths import REPO_ROOT
@@ -38,17 +41,25 @@ def _child(name: str, args: list[str], log_dir: Path, env: dict[str, str]) -> su
     return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT, start_new_session=True)
 
 
-def _first_row(timeout_s: float) -> tuple[str, object] | None:
-    """Wait for the stream's first row in Cassandra; returns (name, hour) to query."""
+def _rows_this_hour(session, keyspace: str) -> int:
+    hour = hour_of(datetime.now(timezone.utc))
+    count = session.prepare(f"SELECT COUNT(*) FROM {keyspace}.{RECORDS_BY_HOUR_TABLE} WHERE hour = ? AND bucket = ?")
+    return sum(session.execute(count, (hour, bucket)).one()[0] for bucket in range(HOUR_BUCKETS))
+
+
+def _first_new_row(timeout_s: float) -> tuple[str, datetime] | None:
+    """Wait until the stream stores a row it did not have when we started; returns a (name, hour) to query."""
     from ratings_assets.resources import cassandra_resource
 
     resource = cassandra_resource()
     deadline = time.monotonic() + timeout_s
     with resource.session(resource.keyspace) as session:
+        before = _rows_this_hour(session, resource.keyspace)
         while time.monotonic() < deadline:
-            row = session.execute("SELECT name, hour FROM records LIMIT 1").one()
-            if row:
-                return row.name, row.hour
+            if _rows_this_hour(session, resource.keyspace) > before:
+                hour = hour_of(datetime.now(timezone.utc))
+                row = session.execute(f"SELECT name FROM {RECORDS_BY_HOUR_TABLE} WHERE hour = %s AND bucket = 0 LIMIT 1", (hour,)).one()
+                return (row.name if row else "?"), hour
             time.sleep(2)
     return None
 
@@ -92,14 +103,14 @@ def run(options: DemoOptions) -> int:
     }
     try:
         print("4/4 waiting for the first rows in Cassandra…", flush=True)
-        first = _first_row(timeout_s=300)
+        first = _first_new_row(timeout_s=300)
         if first is None:
             print(f"no rows after 5 minutes: see the logs in {log_dir}", file=sys.stderr)
             return 1
         name, hour = first
         print(f"\nratings are flowing: first rows in Cassandra {time.monotonic() - started_at:.0f} s after start.")
         print(f"Dagster UI: http://{options.ui_host}:{options.ui_port}")
-        print(f"Query them:  .venv/bin/ratings query --user '{name}' --hour '{hour.isoformat()}+00:00'")
+        print(f"Query them:  .venv/bin/ratings query --user '{name}' --hour '{hour.isoformat()}'")
         print("Ctrl-C stops everything this command started.", flush=True)
         while all(proc.poll() is None for proc in children.values()):
             time.sleep(1)

@@ -81,6 +81,8 @@ def run_ratings_stream(context: dg.OpExecutionContext, spark: LazyPySparkResourc
     name=STREAM_JOB,
     description="The never-ending streaming query; launched and supervised by ratings_stream_supervisor.",
     tags={**STREAM_TAG, "dagster/max_retries": "0"},
+    # One process per run: the process the supervisor watches is the one holding the query.
+    executor_def=dg.in_process_executor,
 )
 def ratings_stream_job():
     run_ratings_stream()
