@@ -27,19 +27,19 @@ def kafka(services) -> KafkaResource:
     return KafkaResource(bootstrap_servers=f"{services.bind_host}:{services.kafka_port}")
 
 
-@pytest.fixture
-def isolated(tmp_path) -> dict[str, str]:
-    """Names no other test uses: a topic, a dead-letter topic, a keyspace and a checkpoint folder."""
+@pytest.fixture(scope="module")
+def isolated(tmp_path_factory) -> dict[str, str]:
+    """Names no other test module uses: a topic, a dead-letter topic, a keyspace and a checkpoint folder."""
     suffix = uuid.uuid4().hex[:10]
     return {
         "topic": f"it_ratings_{suffix}",
         "dlq_topic": f"it_ratings_{suffix}.dlq",
         "keyspace": f"it_{suffix}",
-        "checkpoint_dir": str(tmp_path / "checkpoint"),
+        "checkpoint_dir": str(tmp_path_factory.mktemp("checkpoint") / "records"),
     }
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def cassandra(services, isolated) -> CassandraResource:
     resource = CassandraResource(
         hosts=services.bind_host, port=services.cassandra_port, keyspace=isolated["keyspace"]
