@@ -164,7 +164,11 @@ def stop_run(instance: dg.DagsterInstance, run: dg.DagsterRun, beat: dict | None
         instance.run_launcher.terminate(run.run_id)
     except Exception:
         pass
+    deadline = time.monotonic() + 10
+    while beat and _worker_alive(beat["worker"]) and time.monotonic() < deadline:
+        time.sleep(0.5)
     if beat and _worker_alive(beat["worker"]):
+        # A stalled query can ignore termination; its process must not outlive the run.
         try:
             os.kill(int(beat["worker"].rpartition(":")[2]), signal.SIGKILL)
         except ProcessLookupError:
