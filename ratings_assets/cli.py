@@ -107,30 +107,139 @@ def cmd_stream(args) -> int:
     return 0
 
 
+QUERY_HOUR_HELP = (
+    "An hour is given as any time inside it: ISO 8601 with an offset (2025-03-15T10:00:00+00:00, 2025-03-15T10:59Z, "
+    "2025-03-15T12:00+02:00), or without one, read as UTC (2025-03-15T10:00, or the UI's partition key "
+    "2025-03-15-10:00): the pipeline's hours are UTC hours."
+)
+
+
+def _query_hour(text: str, option: str) -> datetime:
+    """The UTC hour holding `text`; a time without an offset is UTC, like every hour of the pipeline."""
+    from datetime import timezone
+
+    try:
+        ts = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(f"{option} {text!r} is not a time such as 2025-03-15T10:00:00+00:00 or 2025-03-15T10:00 (UTC)") from None
+    return hour_of(ts if ts.tzinfo is not None else ts.replace(tzinfo=timezone.utc))
+
+
+def _query_iso(ts: datetime | None) -> str | None:
+    """Cassandra hands timestamps back naive, in UTC: ISO with +00:00."""
+    from datetime import timezone
+
+    if ts is None:
+        return None
+    return (ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)).isoformat()
+
+
+def _query_aggregate(row: dict) -> dict:
+    return {
+        "name": row["name"],
+        "hour": _query_iso(row["hour"]),
+        "ratings": row["ratings"],
+        "avg_rating": row["avg_rating"],
+        "min_rating": row["min_rating"],
+        "max_rating": row["max_rating"],
+        "avg_duration": row["avg_duration"],
+        "movies": list(row["movies"] or []),
+        "aggregated_at": _query_iso(row["aggregated_at"]),
+    }
+
+
+def _query_table(columns: list[tuple[str, str]], rows: list[dict]) -> str:
+    """Aligned plain-text columns; `columns` is (key, title), numbers right-aligned, None shown as '-'."""
+
+    def cell(value) -> str:
+        if value is None:
+            return "-"
+        if isinstance(value, float):
+            return f"{value:.2f}"
+        if isinstance(value, list):
+            text = ", ".join(value)
+            return text if len(text) <= 60 else text[:59] + "…"
+        return str(value)
+
+    cells = [[cell(row[key]) for key, _ in columns] for row in rows]
+    numeric = [all(isinstance(row[key], (int, float)) or row[key] is None for row in rows) for key, _ in columns]
+    widths = [max([len(title)] + [len(line[i]) for line in cells]) for i, (_, title) in enumerate(columns)]
+
+    def line(values: list[str]) -> str:
+        return "  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)).rstrip()
+
+    return "\n".join([line([title for _, title in columns]), line(["-" * w for w in widths])] + [line(c) for c in cells])
+
+
+_QUERY_AGGREGATE_COLUMNS = [
+    ("ratings", "ratings"), ("avg_rating", "avg rating"), ("min_rating", "min"), ("max_rating", "max"),
+    ("avg_duration", "avg duration"), ("movies", "movies"),
+]
+
+
 def cmd_query(args) -> int:
-    """The specification's three questions for one user and hour."""
+    """Answers from Cassandra: one user-hour (records), a user's hours, an hour's top users (the aggregates)."""
+    from cassandra import DriverException
+
     from ratings_assets.resources import cassandra_resource
 
-    hour = hour_of(datetime.fromisoformat(args.hour))
-    keyspace = cassandra_resource().keyspace
-    with cassandra_resource().session(keyspace) as session:
-        where = "WHERE name = %s AND hour = %s"
-        # AVG over an int column is an int in CQL; the casts keep the fraction.
-        avg_rating = session.execute(f"SELECT AVG(CAST(rating AS double)) AS avg_rating FROM records {where}", (args.user, hour)).one()
-        movies = [row.movie for row in session.execute(f"SELECT movie FROM records {where}", (args.user, hour))]
-        avg_duration = session.execute(f"SELECT AVG(CAST(duration AS double)) AS avg_duration FROM records {where}", (args.user, hour)).one()
-    answer = {
-        "name": args.user,
-        "hour": hour.isoformat(),
-        "avg_rating": avg_rating.avg_rating if movies else None,
-        "avg_duration": avg_duration.avg_duration if movies else None,
-        "movies": movies,
-    }
+    view = args.view or "user-hour"
+    if view == "user-hour" and not (args.user and args.hour):
+        raise ValueError("ratings query needs --user and --hour (or a view: ratings query hours|top --help)")
+    if view == "hours" and args.hour:
+        raise ValueError("--hour does not apply to `ratings query hours`: use --from and --to")
+    if view == "top" and args.user:
+        raise ValueError("--user does not apply to `ratings query top`")
+    if view == "top" and args.limit < 1:
+        raise ValueError(f"--limit must be at least 1, not {args.limit}")
+    if view == "hours":
+        first = _query_hour(args.start, "--from")
+        last = _query_hour(args.end, "--to") if args.end else hour_of(datetime.now().astimezone())
+        if last < first:
+            raise ValueError(f"--to {last.isoformat()} is before --from {first.isoformat()}")
+    else:
+        hour = _query_hour(args.hour, "--hour")
+
+    cassandra = cassandra_resource()
+    try:
+        with cassandra.session() as session:
+            if cassandra.keyspace not in session.cluster.metadata.keyspaces:
+                print(f"error: Cassandra has no keyspace {cassandra.keyspace!r} (RATINGS_KEYSPACE); `ratings init` creates it",
+                      file=sys.stderr)
+                return 1
+            if view == "user-hour":
+                answer = {"name": args.user, "hour": hour.isoformat(), **cassandra.read_user_hour(session, args.user, hour)}
+                # The original key order: name, hour, avg_rating, avg_duration, movies.
+                answer = {key: answer[key] for key in ("name", "hour", "avg_rating", "avg_duration", "movies")}
+            elif view == "hours":
+                rows = [_query_aggregate(r) for r in cassandra.read_user_hours(session, args.user, first, last)]
+                answer = {"name": args.user, "from": first.isoformat(), "to": last.isoformat(), "hours": rows}
+            else:
+                rows = [_query_aggregate(r) for r in cassandra.read_hour_users(session, hour)]
+                top = sorted(rows, key=lambda r: (-r["ratings"], r["name"]))[: args.limit]
+                answer = {"hour": hour.isoformat(), "users": len(rows), "top": top}
+    except DriverException as exc:
+        print(f"error: Cassandra ({cassandra.keyspace}): {exc}", file=sys.stderr)
+        return 1
+
     if args.json:
         print(json.dumps(answer, ensure_ascii=False))
-    else:
+    elif view == "user-hour":
         for key, value in answer.items():
             print(f"{key:>13}: {value}")
+    elif view == "hours":
+        print(f"{args.user}, hours {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC: "
+              f"{len(answer['hours'])} hour(s) with ratings")
+        if answer["hours"]:
+            for row in answer["hours"]:
+                row["hour_utc"] = row["hour"][:16].replace("T", " ")
+            print(_query_table([("hour_utc", "hour (UTC)"), *_QUERY_AGGREGATE_COLUMNS], answer["hours"]))
+    else:
+        print(f"hour {hour:%Y-%m-%d %H:%M} UTC: {answer['users']} user(s) rated; top {len(answer['top'])} by ratings")
+        if answer["top"]:
+            for rank, row in enumerate(answer["top"], start=1):
+                row["rank"] = rank
+            print(_query_table([("rank", "#"), ("name", "user"), *_QUERY_AGGREGATE_COLUMNS], answer["top"]))
     return 0
 
 
@@ -178,11 +287,47 @@ def build_parser() -> argparse.ArgumentParser:
     stream.add_argument("--available-now", action="store_true", help="process what the topic holds, then stop")
     stream.set_defaults(func=cmd_stream)
 
-    query = sub.add_parser("query", help="average rating, movies and average duration of a user in an hour")
-    query.add_argument("--user", required=True)
-    query.add_argument("--hour", required=True, help="ISO time with offset inside the hour, e.g. 2025-03-15T10:00:00+00:00")
-    query.add_argument("--json", action="store_true")
-    query.set_defaults(func=cmd_query)
+    query = sub.add_parser(
+        "query",
+        help="answers from Cassandra: a user's hour, a user's hours, an hour's top users",
+        description=(
+            "Without a view: the specification's three answers for one user and hour (average rating, movies rated, "
+            "average duration), from the records table. Views: `hours`, one user's hourly aggregates over a range "
+            "(user_hourly_ratings); `top`, an hour's users with the most ratings (hourly_user_ratings). The aggregates "
+            "exist for hours the hourly_user_ratings asset has materialized. " + QUERY_HOUR_HELP
+        ),
+        epilog=(
+            "examples:\n"
+            "  ratings query --user 'Lori Rivers MD' --hour 2025-03-15T10:00:00+00:00\n"
+            "  ratings query hours --user 'Lori Rivers MD' --from 2025-03-15T08:00Z --to 2025-03-15T12:00Z --json\n"
+            "  ratings query top --hour 2025-03-15-10:00 --limit 5\n"
+            "Output is an aligned table unless --json; errors go to stderr with exit code 1."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    query.add_argument("--user", help="user name (without a view)")
+    query.add_argument("--hour", help="a time inside the hour (without a view); UTC when it has no offset")
+    query.add_argument("--json", action="store_true", help="one JSON object on stdout instead of text")
+    query.set_defaults(func=cmd_query, view=None)
+    views = query.add_subparsers(dest="view", title="views", metavar="{hours,top}")
+    hours = views.add_parser(
+        "hours", help="one user's hourly aggregates, oldest first",
+        description="One user's hourly aggregates (ratings, mean/min/max rating, mean duration, movies) for the hours "
+                    "--from..--to, both included, oldest first. " + QUERY_HOUR_HELP,
+    )
+    hours.add_argument("--user", required=True, help="user name")
+    hours.add_argument("--from", dest="start", required=True, metavar="H1", help="first hour (included)")
+    hours.add_argument("--to", dest="end", metavar="H2", help="last hour (included; default: the current hour)")
+    # SUPPRESS: `ratings query --json hours ...` keeps the --json given before the view.
+    hours.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="one JSON object instead of a table")
+    top = views.add_parser(
+        "top", help="an hour's users with the most ratings",
+        description="The users with the most ratings in one hour (ties by name), from its hourly aggregates. "
+                    + QUERY_HOUR_HELP,
+    )
+    top.add_argument("--hour", required=True, help="a time inside the hour")
+    top.add_argument("--limit", type=int, default=10, help="how many users (default 10)")
+    top.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="one JSON object instead of a table")
     demo = sub.add_parser("demo", help="run everything locally (make run): services, generator, stream, Dagster UI")
     demo.add_argument("--rate", type=float, default=50.0, help="events/s from the generator (default 50)")
     demo.add_argument("--users", type=int, default=200)

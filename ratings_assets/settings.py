@@ -36,8 +36,14 @@ TOPIC = Setting("RATINGS_TOPIC", "ratings", "topic the generator publishes ratin
 DLQ_TOPIC = Setting("RATINGS_DLQ_TOPIC", "ratings.dlq", "dead-letter topic for invalid events")
 TOPIC_PARTITIONS = Setting("RATINGS_TOPIC_PARTITIONS", "4", "partitions of the ratings topic when it is created")
 TOPIC_REPLICATION = Setting("RATINGS_TOPIC_REPLICATION", "1", "replication factor of the topics when created")
+KAFKA_SECURITY_PROTOCOL = Setting("RATINGS_KAFKA_SECURITY_PROTOCOL", "PLAINTEXT", "PLAINTEXT, or SASL_PLAINTEXT / SASL_SSL for SASL")
+KAFKA_SASL_MECHANISM = Setting("RATINGS_KAFKA_SASL_MECHANISM", "PLAIN", "SASL mechanism when SASL is on")
+KAFKA_USERNAME = Setting("RATINGS_KAFKA_USERNAME", "", "SASL user (secret: environment only)")
+KAFKA_PASSWORD = Setting("RATINGS_KAFKA_PASSWORD", "", "SASL password (secret: environment only)")
 CASSANDRA_HOSTS = Setting("RATINGS_CASSANDRA_HOSTS", "127.0.0.1", "Cassandra contact points, comma-separated")
 CASSANDRA_PORT = Setting("RATINGS_CASSANDRA_PORT", "9042", "Cassandra native protocol port")
+CASSANDRA_USERNAME = Setting("RATINGS_CASSANDRA_USERNAME", "", "Cassandra login; set it to turn authentication on (secret)")
+CASSANDRA_PASSWORD = Setting("RATINGS_CASSANDRA_PASSWORD", "", "Cassandra password (secret: environment only)")
 KEYSPACE = Setting("RATINGS_KEYSPACE", "reviews", "Cassandra keyspace of the pipeline's tables")
 REPLICATION = Setting(
     "RATINGS_CASSANDRA_REPLICATION",

@@ -112,8 +112,7 @@ saved_caches_directory: {data}/saved_caches
 hints_directory: {data}/hints
 cdc_raw_directory: {data}/cdc_raw
 auto_snapshot: false
-authenticator: AllowAllAuthenticator
-authorizer: AllowAllAuthorizer
+{self._auth_yaml()}
 storage_compatibility_mode: NONE
 """
 
@@ -148,8 +147,15 @@ storage_compatibility_mode: NONE
         self.yaml_file.write_text(self.render_yaml())
         self.logback_file.write_text(self.render_logback())
 
+    def _auth_yaml(self) -> str:
+        if not self.config.cassandra_user:
+            return "authenticator: AllowAllAuthenticator\nauthorizer: AllowAllAuthorizer"
+        return ("authenticator: PasswordAuthenticator\nauthorizer: CassandraAuthorizer\n"
+                "role_manager: CassandraRoleManager")
+
     def system_properties(self) -> list[str]:
         return [
+            "-Dcassandra.superuser_setup_delay_ms=0",
             f"-Dcassandra.config={self.yaml_file.as_uri()}",
             "-Dcassandra-foreground=yes",
             f"-Dcassandra.storagedir={self.data_dir}",
@@ -172,17 +178,48 @@ storage_compatibility_mode: NONE
         """Ready when the Python driver connects and system.local answers."""
         return self.release_version() is not None
 
-    def release_version(self) -> str | None:
+    def _cluster(self, user: str | None, password: str | None):
+        from cassandra.auth import PlainTextAuthProvider
         from cassandra.cluster import Cluster
 
+        return Cluster([self.config.bind_host], port=self.config.cassandra_port, connect_timeout=5,
+                       control_connection_timeout=5,
+                       auth_provider=PlainTextAuthProvider(user, password) if user else None)
+
+    def ensure_role(self) -> None:
+        """With authentication on, create the configured login role, as the built-in superuser."""
+        cluster = self._cluster("cassandra", "cassandra")
+        try:
+            session = cluster.connect()
+            session.execute(
+                f"CREATE ROLE IF NOT EXISTS \"{self.config.cassandra_user}\" WITH PASSWORD = %s AND LOGIN = true "
+                "AND SUPERUSER = true", (self.config.cassandra_password,), timeout=30)
+        finally:
+            cluster.shutdown()
+
+    def release_version(self) -> str | None:
+        from cassandra import AuthenticationFailed
+        from cassandra.cluster import NoHostAvailable
+
         with quiet_loggers("cassandra"):
-            cluster = Cluster([self.config.bind_host], port=self.config.cassandra_port,
-                              connect_timeout=5, control_connection_timeout=5)
+            cluster = self._cluster(self.config.cassandra_user, self.config.cassandra_password)
             try:
                 session = cluster.connect()
                 row = session.execute("SELECT release_version FROM system.local", timeout=5).one()
                 return row.release_version if row else None
+            except NoHostAvailable as exc:
+                refused = any(isinstance(e, AuthenticationFailed) for e in exc.errors.values())
+                if refused and self.config.cassandra_user:
+                    self._try_ensure_role()
+                return None
             except Exception:
                 return None
             finally:
                 cluster.shutdown()
+
+    def _try_ensure_role(self) -> None:
+        """First start with authentication: the role appears once the superuser is set up."""
+        try:
+            self.ensure_role()
+        except Exception:
+            pass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ratings_assets.localstack.errors import StackError
@@ -26,6 +26,29 @@ def _env_str(env: Mapping[str, str], name: str, default: str) -> str:
     return env.get(name, "").strip() or default
 
 
+def _auth_from_env(env: Mapping[str, str]) -> dict:
+    """The local services require the same credentials the clients are configured with.
+
+    SASL/PLAIN on Kafka when RATINGS_KAFKA_SECURITY_PROTOCOL is SASL_PLAINTEXT;
+    PasswordAuthenticator on Cassandra when RATINGS_CASSANDRA_USERNAME is set.
+    """
+    auth: dict = {}
+    if _env_str(env, "RATINGS_KAFKA_SECURITY_PROTOCOL", "PLAINTEXT").upper() == "SASL_PLAINTEXT":
+        auth["kafka_sasl_user"] = _required(env, "RATINGS_KAFKA_USERNAME", "SASL/PLAIN")
+        auth["kafka_sasl_password"] = _required(env, "RATINGS_KAFKA_PASSWORD", "SASL/PLAIN")
+    if env.get("RATINGS_CASSANDRA_USERNAME", "").strip():
+        auth["cassandra_user"] = env["RATINGS_CASSANDRA_USERNAME"].strip()
+        auth["cassandra_password"] = _required(env, "RATINGS_CASSANDRA_PASSWORD", "Cassandra authentication")
+    return auth
+
+
+def _required(env: Mapping[str, str], name: str, what: str) -> str:
+    value = env.get(name, "")
+    if not value:
+        raise StackError(f"{what} is configured but {name} is not set; export it (never put it in code).")
+    return value
+
+
 @dataclass(frozen=True)
 class StackConfig:
     """Where the services keep their files and which ports they use.
@@ -45,6 +68,11 @@ class StackConfig:
     cassandra_heap: str = "1g"
     java_home: Path | None = None
     start_timeout_s: float = 120.0
+    # Authentication, off unless the client settings ask for it (see from_env).
+    kafka_sasl_user: str | None = None
+    kafka_sasl_password: str | None = field(default=None, repr=False)
+    cassandra_user: str | None = None
+    cassandra_password: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> StackConfig:
@@ -63,6 +91,7 @@ class StackConfig:
             cassandra_heap=_env_str(env, "RATINGS_CASSANDRA_HEAP", cls.cassandra_heap),
             java_home=Path(java_home).expanduser() if java_home else None,
             start_timeout_s=float(_env_int(env, "RATINGS_START_TIMEOUT", int(cls.start_timeout_s))),
+            **_auth_from_env(env),
         )
 
     def jars_dir(self, service: str) -> Path:

@@ -89,9 +89,36 @@ class KafkaServer(LocalService):
             "log.retention.hours": "168",
             "log.segment.bytes": str(256 * 1024 * 1024),
         }
+        settings.update(self._sasl_settings())
         return "# Written by ratings_assets.localstack; edits are overwritten at start.\n" + "".join(
             f"{key}={value}\n" for key, value in settings.items()
         )
+
+    def _sasl_settings(self) -> dict[str, str]:
+        """SASL/PLAIN on the client listener; the controller listener stays on loopback, plain."""
+        user, password = self.config.kafka_sasl_user, self.config.kafka_sasl_password
+        if not user:
+            return {}
+        host, port, cport = self.config.bind_host, self.config.kafka_port, self.config.kafka_controller_port
+        return {
+            "listeners": f"SASL_PLAINTEXT://{host}:{port},CONTROLLER://{host}:{cport}",
+            "advertised.listeners": f"SASL_PLAINTEXT://{host}:{port}",
+            "inter.broker.listener.name": "SASL_PLAINTEXT",
+            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT",
+            "sasl.enabled.mechanisms": "PLAIN",
+            "sasl.mechanism.inter.broker.protocol": "PLAIN",
+            "listener.name.sasl_plaintext.plain.sasl.jaas.config": (
+                "org.apache.kafka.common.security.plain.PlainLoginModule required "
+                f'username="{user}" password="{password}" user_{user}="{password}";'
+            ),
+        }
+
+    def client_options(self) -> dict:
+        if not self.config.kafka_sasl_user:
+            return {}
+        return {"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "PLAIN",
+                "sasl_plain_username": self.config.kafka_sasl_user,
+                "sasl_plain_password": self.config.kafka_sasl_password}
 
     def render_log4j(self) -> str:
         """log4j2 .properties: INFO to a size-capped file only (the console goes to kafka.out)."""
@@ -167,7 +194,8 @@ class KafkaServer(LocalService):
         with quiet_loggers("kafka"):
             try:
                 admin = KafkaAdminClient(bootstrap_servers=self.bootstrap_servers, request_timeout_ms=5000,
-                                         bootstrap_timeout_ms=5000, client_id="ratings-localstack-probe")
+                                         bootstrap_timeout_ms=5000, client_id="ratings-localstack-probe",
+                                         **self.client_options())
             except Exception:
                 return False
             try:

@@ -21,7 +21,13 @@ Resolve = Callable[[Setting], object]
 
 
 def kafka_resource(resolve: Resolve = Setting.value) -> KafkaResource:
-    return KafkaResource(bootstrap_servers=resolve(settings.KAFKA_BOOTSTRAP))
+    return KafkaResource(
+        bootstrap_servers=resolve(settings.KAFKA_BOOTSTRAP),
+        security_protocol=resolve(settings.KAFKA_SECURITY_PROTOCOL),
+        sasl_mechanism=resolve(settings.KAFKA_SASL_MECHANISM),
+        sasl_username=resolve(settings.KAFKA_USERNAME),
+        sasl_password=resolve(settings.KAFKA_PASSWORD),
+    )
 
 
 def cassandra_resource(resolve: Resolve = Setting.value) -> CassandraResource:
@@ -30,6 +36,8 @@ def cassandra_resource(resolve: Resolve = Setting.value) -> CassandraResource:
         port=int(settings.CASSANDRA_PORT.value()),
         keyspace=resolve(settings.KEYSPACE),
         replication=resolve(settings.REPLICATION),
+        username=resolve(settings.CASSANDRA_USERNAME) or None,
+        password=resolve(settings.CASSANDRA_PASSWORD) or None,
     )
 
 

@@ -81,5 +81,43 @@ class CassandraResource(dg.ConfigurableResource):
         select = session.prepare(f"SELECT COUNT(*) FROM {self.keyspace}.{tables.RECORDS_TABLE} WHERE name = ? AND hour = ?")
         return session.execute(select, (name, hour)).one()[0]
 
+    def read_user_hour(self, session: Session, name: str, hour: datetime) -> dict:
+        """The specification's three answers for one (user, hour) partition of records:
+        average rating, the movies rated (in time order) and their average duration; None when nothing was rated."""
+        table = f"{tables.check_identifier(self.keyspace)}.{tables.RECORDS_TABLE}"
+        # AVG over an int column is an int in CQL; the casts keep the fraction.
+        averages = session.prepare(
+            "SELECT AVG(CAST(rating AS double)) AS avg_rating, AVG(CAST(duration AS double)) AS avg_duration "
+            f"FROM {table} WHERE name = ? AND hour = ?"
+        )
+        select_movies = session.prepare(f"SELECT movie FROM {table} WHERE name = ? AND hour = ?")
+        movies = [row.movie for row in session.execute(select_movies, (name, hour))]
+        avg = session.execute(averages, (name, hour)).one()
+        return {
+            "avg_rating": avg.avg_rating if movies else None,
+            "avg_duration": avg.avg_duration if movies else None,
+            "movies": movies,
+        }
+
+    def read_user_hours(self, session: Session, name: str, first: datetime, last: datetime) -> list[dict]:
+        """One user's hourly aggregates for the hours first..last, both included, oldest first:
+        a clustering range of one user_hourly_ratings partition. Timestamps come back naive, in UTC."""
+        select = session.prepare(
+            f"SELECT {', '.join(tables.USER_HOUR_COLUMNS)} "
+            f"FROM {tables.check_identifier(self.keyspace)}.{tables.USER_HOURS_BY_USER_TABLE} "
+            "WHERE name = ? AND hour >= ? AND hour <= ? ORDER BY hour ASC"
+        )
+        select.fetch_size = 1000
+        return [row._asdict() for row in session.execute(select, (name, first, last))]
+
+    def read_hour_users(self, session: Session, hour: datetime) -> list[dict]:
+        """Every user's aggregate of one hour, by name: one hourly_user_ratings partition. Timestamps naive, in UTC."""
+        select = session.prepare(
+            f"SELECT {', '.join(tables.USER_HOUR_COLUMNS)} "
+            f"FROM {tables.check_identifier(self.keyspace)}.{tables.USER_HOURS_BY_HOUR_TABLE} WHERE hour = ?"
+        )
+        select.fetch_size = 5000
+        return [row._asdict() for row in session.execute(select, (hour,))]
+
 
 logging.getLogger("cassandra").setLevel(logging.WARNING)

@@ -16,10 +16,23 @@ class KafkaResource(dg.ConfigurableResource):
 
     bootstrap_servers: str
     client_id: str = "ratings-assets"
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str = "PLAIN"
+    sasl_username: str = ""
+    sasl_password: str = ""
+
+    def client_options(self) -> dict:
+        """Connection options every kafka-python client here shares (address, client id, SASL)."""
+        options = {"bootstrap_servers": self.bootstrap_servers, "client_id": self.client_id,
+                   "security_protocol": self.security_protocol}
+        if self.security_protocol.startswith("SASL"):
+            options.update(sasl_mechanism=self.sasl_mechanism, sasl_plain_username=self.sasl_username,
+                           sasl_plain_password=self.sasl_password)
+        return options
 
     @contextmanager
     def admin(self) -> Iterator[KafkaAdminClient]:
-        client = KafkaAdminClient(bootstrap_servers=self.bootstrap_servers, client_id=self.client_id)
+        client = KafkaAdminClient(**self.client_options())
         try:
             yield client
         finally:
@@ -42,8 +55,7 @@ class KafkaResource(dg.ConfigurableResource):
     def producer(self, **overrides) -> KafkaProducer:
         """acks=all and idempotence: a message reported sent is on every in-sync replica, once."""
         options = dict(
-            bootstrap_servers=self.bootstrap_servers,
-            client_id=self.client_id,
+            **self.client_options(),
             acks="all",
             enable_idempotence=True,
             linger_ms=20,
@@ -57,8 +69,7 @@ class KafkaResource(dg.ConfigurableResource):
         """Messages of a dead-letter topic by their `reason` header, read from the start."""
         consumer = KafkaConsumer(
             topic,
-            bootstrap_servers=self.bootstrap_servers,
-            client_id=self.client_id,
+            **self.client_options(),
             auto_offset_reset="earliest",
             enable_auto_commit=False,
             consumer_timeout_ms=timeout_ms,
@@ -74,7 +85,7 @@ class KafkaResource(dg.ConfigurableResource):
 
     def end_offsets(self, topic: str) -> dict[int, int]:
         """Latest offset of each partition (what a caught-up consumer has read)."""
-        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap_servers, client_id=self.client_id)
+        consumer = KafkaConsumer(**self.client_options())
         try:
             partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
             return {tp.partition: offset for tp, offset in consumer.end_offsets(partitions).items()}

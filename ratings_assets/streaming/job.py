@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timezone
 from pathlib import Path
 
@@ -49,6 +49,9 @@ class StreamConfig:
     starting_offsets: str = "earliest"
     available_now: bool = False  # drain what is in the topic, then stop (tests, benchmarks, catch-up)
     query_name: str = "ratings_to_cassandra"
+    # Credentials travel as read/write options, never in the Spark config shown by Dagster.
+    kafka_options: dict = field(default_factory=dict, repr=False)
+    cassandra_options: dict = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_settings(cls, **overrides) -> StreamConfig:
@@ -61,9 +64,31 @@ class StreamConfig:
             checkpoint_dir=settings.checkpoint_dir(),
             trigger_seconds=float(settings.TRIGGER_SECONDS.value()),
             max_offsets_per_trigger=int(settings.MAX_OFFSETS_PER_TRIGGER.value()),
+            kafka_options=kafka_security_options(),
+            cassandra_options=cassandra_auth_options(),
         )
         values.update(overrides)
         return cls(**values)
+
+
+def kafka_security_options() -> dict[str, str]:
+    """Spark's kafka.* options for SASL, from the environment."""
+    protocol = settings.KAFKA_SECURITY_PROTOCOL.value()
+    if not protocol.startswith("SASL"):
+        return {}
+    jaas = (
+        "org.apache.kafka.common.security.plain.PlainLoginModule required "
+        f'username="{settings.KAFKA_USERNAME.value()}" password="{settings.KAFKA_PASSWORD.value()}";'
+    )
+    return {"kafka.security.protocol": protocol, "kafka.sasl.mechanism": settings.KAFKA_SASL_MECHANISM.value(),
+            "kafka.sasl.jaas.config": jaas}
+
+
+def cassandra_auth_options() -> dict[str, str]:
+    user = settings.CASSANDRA_USERNAME.value()
+    if not user:
+        return {}
+    return {"spark.cassandra.auth.username": user, "spark.cassandra.auth.password": settings.CASSANDRA_PASSWORD.value()}
 
 
 def catalog_frame(spark: SparkSession, catalog_path: str) -> DataFrame:
@@ -147,6 +172,7 @@ class BatchWriter:
                     dead_letters(enriched.where(F.col("error").isNotNull()), self.config.topic)
                     .write.format("kafka")
                     .option("kafka.bootstrap.servers", self.config.kafka_bootstrap)
+                    .options(**self.config.kafka_options)
                     .option("topic", self.config.dlq_topic)
                     .save()
                 )
@@ -171,7 +197,12 @@ class BatchWriter:
         }
 
     def _save(self, frame: DataFrame, table: str) -> None:
-        frame.write.format(CASSANDRA_FORMAT).options(keyspace=self.config.keyspace, table=table).mode("append").save()
+        (
+            frame.write.format(CASSANDRA_FORMAT)
+            .options(keyspace=self.config.keyspace, table=table, **self.config.cassandra_options)
+            .mode("append")
+            .save()
+        )
 
 
 def start_query(spark: SparkSession, config: StreamConfig) -> tuple[StreamingQuery, BatchWriter]:
@@ -179,6 +210,7 @@ def start_query(spark: SparkSession, config: StreamConfig) -> tuple[StreamingQue
     source = (
         spark.readStream.format("kafka")
         .option("kafka.bootstrap.servers", config.kafka_bootstrap)
+        .options(**config.kafka_options)
         .option("subscribe", config.topic)
         .option("startingOffsets", config.starting_offsets)
         .option("maxOffsetsPerTrigger", str(config.max_offsets_per_trigger))

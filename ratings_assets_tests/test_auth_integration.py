@@ -1,0 +1,106 @@
+"""The pipeline with authentication on: SASL/PLAIN on Kafka, PasswordAuthenticator on Cassandra.
+
+Runs on a stack of its own (other ports, other state folder), so the shared
+services keep running without authentication.
+"""
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from cassandra.cluster import NoHostAvailable
+from kafka import KafkaAdminClient
+from kafka.errors import KafkaError
+
+from ratings_assets.core.catalog import read_catalog
+from ratings_assets.generator.publisher import publish
+from ratings_assets.generator.ratings import EventClock, Pacer, RatingFactory, generate
+from ratings_assets.generator.users import user_pool
+from ratings_assets.localstack import stack
+from ratings_assets.localstack.config import StackConfig
+from ratings_assets.paths import CATALOG_CSV, REPO_ROOT
+from ratings_assets.resources.cassandra import CassandraResource
+from ratings_assets.resources.kafka import KafkaResource
+from ratings_assets_tests.localstack.conftest import free_port
+
+pytestmark = pytest.mark.integration
+
+SECRET = f"pw-{uuid.uuid4().hex}"
+EVENTS = 2000
+
+
+@pytest.fixture(scope="module")
+def secured(tmp_path_factory):
+    ports = {name: str(free_port()) for name in (
+        "RATINGS_KAFKA_PORT", "RATINGS_KAFKA_CONTROLLER_PORT", "RATINGS_CASSANDRA_PORT",
+        "RATINGS_CASSANDRA_STORAGE_PORT", "RATINGS_CASSANDRA_JMX_PORT")}
+    env = {
+        **os.environ, **ports,
+        "RATINGS_STATE_DIR": str(tmp_path_factory.mktemp("secured-stack")),
+        "RATINGS_KAFKA_HEAP": "256m", "RATINGS_CASSANDRA_HEAP": "768m",
+        "RATINGS_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+        "RATINGS_KAFKA_USERNAME": "ratings", "RATINGS_KAFKA_PASSWORD": SECRET,
+        "RATINGS_CASSANDRA_USERNAME": "ratings", "RATINGS_CASSANDRA_PASSWORD": SECRET,
+        "RATINGS_KAFKA_BOOTSTRAP": f"127.0.0.1:{ports['RATINGS_KAFKA_PORT']}",
+        "RATINGS_TOPIC": "secured_ratings", "RATINGS_DLQ_TOPIC": "secured_ratings.dlq",
+        "RATINGS_KEYSPACE": "secured",
+    }
+    # Jars are shared with the default stack: resolving again would only cost time.
+    jars = StackConfig.from_env().state_dir / "jars"
+    (Path(env["RATINGS_STATE_DIR"]) / "jars").symlink_to(jars, target_is_directory=True)
+    config = StackConfig.from_env(env)
+    stack.up(config=config, progress=lambda message: None)
+    yield env
+    stack.down(config=config, progress=lambda message: None)
+
+
+def kafka(env, **overrides) -> KafkaResource:
+    options = dict(bootstrap_servers=env["RATINGS_KAFKA_BOOTSTRAP"], security_protocol="SASL_PLAINTEXT",
+                   sasl_username="ratings", sasl_password=SECRET)
+    return KafkaResource(**{**options, **overrides})
+
+
+def cassandra(env, **overrides) -> CassandraResource:
+    options = dict(hosts="127.0.0.1", port=int(env["RATINGS_CASSANDRA_PORT"]), keyspace="secured",
+                   username="ratings", password=SECRET)
+    return CassandraResource(**{**options, **overrides})
+
+
+def test_clients_without_credentials_are_refused(secured):
+    with pytest.raises(KafkaError):
+        KafkaAdminClient(bootstrap_servers=secured["RATINGS_KAFKA_BOOTSTRAP"], bootstrap_timeout_ms=5000).list_topics()
+    with pytest.raises(KafkaError):
+        KafkaAdminClient(bootstrap_servers=secured["RATINGS_KAFKA_BOOTSTRAP"], bootstrap_timeout_ms=5000,
+                         security_protocol="SASL_PLAINTEXT", sasl_mechanism="PLAIN",
+                         sasl_plain_username="ratings", sasl_plain_password="wrong").list_topics()
+    with pytest.raises(NoHostAvailable):
+        with cassandra(secured, username=None, password=None).session():
+            pass
+
+
+def test_the_pipeline_runs_with_authentication_and_never_prints_the_secret(secured):
+    cassandra(secured).ensure_schema()
+    resource = kafka(secured)
+    resource.ensure_topic("secured_ratings", 2, 1)
+    factory = RatingFactory(list(read_catalog(CATALOG_CSV).values()), user_pool(10, seed=3), seed=3)
+    events = list(generate(factory, EventClock(), Pacer(None), count=EVENTS))
+    producer = resource.producer()
+    try:
+        assert publish(producer, "secured_ratings", events).acked == EVENTS
+    finally:
+        producer.close()
+
+    ratings = str(Path(sys.executable).with_name("ratings"))
+    stream = subprocess.run(
+        [ratings, "stream", "--available-now", "--checkpoint", str(Path(secured["RATINGS_STATE_DIR"]) / "cp")],
+        env={**secured, "RATINGS_CASSANDRA_PORT": secured["RATINGS_CASSANDRA_PORT"]},
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert stream.returncode == 0, stream.stderr[-3000:]
+    assert SECRET not in stream.stdout + stream.stderr
+    with cassandra(secured).session("secured") as session:
+        stored = {row.event_id for row in session.execute("SELECT event_id FROM records", timeout=60)}
+    assert stored == {e.event_id for e in events}
