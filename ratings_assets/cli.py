@@ -339,6 +339,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["stack"]:
+        # The launcher has its own parser (with --help); hand it the rest as is.
+        return cmd_stack(argparse.Namespace(stack_args=argv[1:]))
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
