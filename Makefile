@@ -25,6 +25,19 @@ $(JARS): $(INSTALLED) $(wildcard ratings_assets/localstack/maven/*.xml)
 	$(PY) -m ratings_assets.localstack resolve
 	@mkdir -p $(dir $@) && touch $@
 
+# Debian's Chromium for the browser test (ratings_assets_tests/test_ui_browser.py), driven by the playwright
+# package of the test extra; Playwright's own browser download is never used. apt-get runs only when
+# /usr/bin/chromium is missing (also after the stamp was made: then the stamp is redone).
+BROWSER := $(STATE)/.browser-installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+.PHONY: browser browser-missing
+browser: $(BROWSER)
+$(BROWSER): $(if $(wildcard /usr/bin/chromium),,browser-missing)
+	@test -x /usr/bin/chromium || { echo "installing Debian's chromium for the browser test..."; \
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	@mkdir -p $(dir $@) && touch $@
+test integration: $(BROWSER)
+
 run: setup
 	$(RATINGS) demo
 
@@ -46,3 +59,11 @@ stop: $(INSTALLED)
 
 clean: stop
 	rm -rf $(STATE)
+
+.PHONY: bench bench-smoke
+# Throughput, latency, aggregation time and memory on this machine (docs/benchmarks; the full run is slow).
+bench: setup
+	$(RATINGS) bench
+
+bench-smoke: setup
+	$(RATINGS) bench --smoke

@@ -44,27 +44,39 @@ def cmd_init(args) -> int:
 
 
 def cmd_produce(args) -> int:
+    from ratings_assets.generator import publisher
     from ratings_assets.generator.publisher import PublishStats, publish
     from ratings_assets.generator.ratings import EventClock, Pacer, RatingFactory, generate
     from ratings_assets.generator.users import user_pool
+    from ratings_assets.localstack.process import quiet_loggers
     from ratings_assets.resources import kafka_resource
 
     movies = list(read_catalog(args.catalog).values())
     users = user_pool(args.users, seed=args.seed)
     rate = None if args.rate == 0 else (args.rate or args.users / 60.0)
     clock = EventClock.past_hours(args.past_hours, seed=args.seed) if args.past_hours else EventClock()
-    events = generate(RatingFactory(movies, users, seed=args.seed), clock, Pacer(rate), args.count, args.duration)
     kafka = kafka_resource()
-    kafka.ensure_topic(args.topic, int(settings.TOPIC_PARTITIONS.value()), int(settings.TOPIC_REPLICATION.value()))
+    bootstrap = settings.KAFKA_BOOTSTRAP.value()
+    wait_s = publisher.CONNECT_OPTIONS["bootstrap_timeout_ms"] / 1000
+    print(f"connecting to Kafka at {bootstrap} (waiting up to {wait_s:g} s)…", flush=True)
+    try:
+        # Connect first, retrying every second; kafka-python would log each failed attempt.
+        with quiet_loggers("kafka"):
+            producer = kafka.producer(**publisher.CONNECT_OPTIONS)
+    except KafkaError as exc:
+        print(f"error: no Kafka broker answered at {bootstrap} within {wait_s:g} s ({exc}). "
+              "Start it (`ratings stack up`) or set RATINGS_KAFKA_BOOTSTRAP; nothing was sent.", file=sys.stderr)
+        return 1
+    events = generate(RatingFactory(movies, users, seed=args.seed), clock, Pacer(rate), args.count, args.duration)
     pace = "as fast as possible" if rate is None else f"{rate:g} events/s"
-    print(f"producing to {args.topic} on {settings.KAFKA_BOOTSTRAP.value()}: {len(users)} users, {pace}", flush=True)
 
     def progress(stats: PublishStats) -> None:
         end = "\r" if sys.stdout.isatty() else "\n"
         print(stats.line(), end=end, flush=True)
 
-    producer = kafka.producer()
     try:
+        kafka.ensure_topic(args.topic, int(settings.TOPIC_PARTITIONS.value()), int(settings.TOPIC_REPLICATION.value()))
+        print(f"producing to {args.topic} on {bootstrap}: {len(users)} users, {pace}", flush=True)
         stats = publish(producer, args.topic, events, progress, progress_every_s=1.0 if sys.stdout.isatty() else 5.0)
     except KeyboardInterrupt:
         print("\nstopped", flush=True)
@@ -255,6 +267,35 @@ def cmd_demo(args) -> int:
     return run(DemoOptions(rate=args.rate, users=args.users, trigger_seconds=args.trigger, ui_port=args.port))
 
 
+def cmd_bench(args) -> int:
+    """Throughput, latency, aggregation time and memory, measured on this machine (docs/benchmarks)."""
+    import shlex
+
+    from ratings_assets.bench.runner import BenchOptions, run
+    from ratings_assets.bench.stats import parse_size
+
+    conf = {}
+    for item in args.conf:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--conf {item!r} is not KEY=VALUE")
+        conf[key.strip()] = value.strip()
+    options = BenchOptions.for_mode(
+        "smoke" if args.smoke else "full",
+        events=parse_size(args.events) if args.events else None,
+        runs=args.runs,
+        partitions=args.partitions,
+        users=args.users,
+        max_offsets_per_trigger=args.max_offsets,
+        preload_runs=args.preload_runs,
+        probe=False if args.no_probe else None,
+        output=args.output,
+        conf=conf,
+        command=shlex.join(["ratings", "bench", *sys.argv[2:]]),
+    )
+    return run(options)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ratings", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -328,6 +369,19 @@ def build_parser() -> argparse.ArgumentParser:
     top.add_argument("--hour", required=True, help="a time inside the hour")
     top.add_argument("--limit", type=int, default=10, help="how many users (default 10)")
     top.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="one JSON object instead of a table")
+    bench = sub.add_parser("bench", help="measure throughput, latency, aggregation time and memory (make bench)")
+    bench.add_argument("--smoke", action="store_true", help="small and quick, for CI: writes .local/bench/smoke.json")
+    bench.add_argument("--events", help="events preloaded per run (default 1M; smoke 20k), e.g. 200k")
+    bench.add_argument("--runs", type=int, help="repetitions; figures are their median (default 3)")
+    bench.add_argument("--preload-runs", type=int, help="runs that do the N-event steps (default: all); the rest "
+                       "repeat only the broker ceiling, latency and the small hour")
+    bench.add_argument("--partitions", type=int, help="partitions of the benchmark topics (default 4)")
+    bench.add_argument("--users", type=int, help="size of the user pool (default 1000)")
+    bench.add_argument("--max-offsets", type=int, help="maxOffsetsPerTrigger of the stream (default: the job's)")
+    bench.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE", help="Spark/connector setting to try")
+    bench.add_argument("--no-probe", action="store_true", help="skip the sustained-rate probe of the full run")
+    bench.add_argument("--output", type=Path, help="results JSON (default docs/benchmarks/results.json; smoke .local/bench/smoke.json)")
+    bench.set_defaults(func=cmd_bench)
     demo = sub.add_parser("demo", help="run everything locally (make run): services, generator, stream, Dagster UI")
     demo.add_argument("--rate", type=float, default=50.0, help="events/s from the generator (default 50)")
     demo.add_argument("--users", type=int, default=200)

@@ -45,6 +45,9 @@ class Reason(StrEnum):
 
 class InvalidEvent(ValueError):
     def __init__(self, reason: Reason, detail: str):
+        # Details quote the input, which may hold lone surrogates (JSON "\ud800"):
+        # escape them, or writing the detail out as UTF-8 (Arrow, Kafka) fails.
+        detail = detail.encode("utf-8", "backslashreplace").decode("utf-8")
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
@@ -101,6 +104,11 @@ def _require_text(doc: dict, field: str, max_length: int, reason: Reason) -> str
         raise InvalidEvent(reason, f"{field} is {len(value)} characters, over {max_length}")
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
         raise InvalidEvent(reason, f"{field} contains control characters")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate escape: valid JSON, not valid Unicode
+            raise InvalidEvent(reason, f"{field} is not valid Unicode (lone surrogate)") from None
     return value
 
 
@@ -113,6 +121,10 @@ def _parse_timestamp(value: Any, now: datetime, max_future: timedelta) -> dateti
         raise InvalidEvent(Reason.BAD_TIMESTAMP, f"not ISO-8601: {value!r:.60}") from None
     if ts.tzinfo is None:
         raise InvalidEvent(Reason.BAD_TIMESTAMP, f"no UTC offset in {value!r:.60}")
+    try:
+        to_utc(ts)
+    except OverflowError:  # 0001-01-01T00:00+14:00 is before year 1 in UTC
+        raise InvalidEvent(Reason.BAD_TIMESTAMP, f"{value!r:.60} is out of range in UTC") from None
     if ts - now > max_future:
         raise InvalidEvent(Reason.FUTURE_TIMESTAMP, f"{value} is more than {max_future} ahead of {now.isoformat()}")
     return ts
@@ -132,6 +144,8 @@ def parse_event(
         doc = json.loads(raw, parse_constant=_reject_nan)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidEvent(Reason.MALFORMED_JSON, str(exc)[:200]) from None
+    except RecursionError:
+        raise InvalidEvent(Reason.MALFORMED_JSON, "nested too deeply") from None
     if not isinstance(doc, dict):
         raise InvalidEvent(Reason.NOT_AN_OBJECT, f"expected a JSON object, got {type(doc).__name__}")
     missing = [f for f in FIELDS if doc.get(f) is None]

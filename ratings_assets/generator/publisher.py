@@ -13,6 +13,12 @@ from ratings_assets.core.events import RatingEvent
 
 log = logging.getLogger(__name__)
 
+# Producer options for a generator that may start before its broker, or during a restart.
+# kafka-python backs off exponentially between connection attempts (up to 30 s), so after
+# ~9 s without a broker it stops trying before its 30 s bootstrap deadline: a broker back
+# at 10 s would not be noticed and the generator would fail. Retry at least every second.
+CONNECT_OPTIONS = {"reconnect_backoff_max_ms": 1000, "bootstrap_timeout_ms": 30_000}
+
 
 @dataclass
 class PublishStats:

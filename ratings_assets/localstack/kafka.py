@@ -22,8 +22,15 @@ JVM_FLAGS = [
 
 
 def new_cluster_id() -> str:
-    """What `kafka-storage random-uuid` prints: base64url of 16 random bytes, no padding."""
-    return base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
+    """What `kafka-storage random-uuid` prints: base64url of 16 random bytes, no padding.
+
+    Like Kafka's own Uuid.randomUuid, never one starting with "-" (1 in 64 would), which
+    command lines take for an option.
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 class KafkaServer(LocalService):
@@ -173,7 +180,7 @@ class KafkaServer(LocalService):
             return
         # No log4j config here: its default (errors to the console) is what we capture.
         cmd = [self._java(), "-Xmx256m", "-cp", self._classpath(), STORAGE_TOOL,
-               "format", "-t", self.cluster_id(), "-c", str(self.properties_file), "--ignore-formatted"]
+               "format", f"--cluster-id={self.cluster_id()}", "-c", str(self.properties_file), "--ignore-formatted"]
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=self.home)
         if proc.returncode != 0:
             raise StackError(

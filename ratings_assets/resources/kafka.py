@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import dagster as dg
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import KafkaTimeoutError, TopicAlreadyExistsError
 
 
 class KafkaResource(dg.ConfigurableResource):
@@ -46,6 +47,13 @@ class KafkaResource(dg.ConfigurableResource):
             except TopicAlreadyExistsError:
                 pass
             described = admin.describe_topics([name])[0]
+            # Just after creation the broker may not know the topic's partitions yet (UNKNOWN_TOPIC_OR_PARTITION).
+            deadline = time.monotonic() + 30
+            while not described["partitions"] and time.monotonic() < deadline:
+                time.sleep(0.1)
+                described = admin.describe_topics([name])[0]
+        if not described["partitions"]:
+            raise KafkaTimeoutError(f"topic {name} has no partitions 30 s after it was created (error {described['error_code']})")
         return {
             "topic": name,
             "partitions": len(described["partitions"]),

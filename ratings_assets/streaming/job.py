@@ -105,12 +105,12 @@ def enrich(validated: DataFrame, catalog: DataFrame) -> DataFrame:
     """Valid events joined to their movie; unknown ids become UNKNOWN_MOVIE errors."""
     joined = validated.join(F.broadcast(catalog), on="movie_id", how="left")
     unknown = F.col("error").isNull() & F.col("title").isNull()
-    return joined.withColumn(
-        "error", F.when(unknown, F.lit(str(Reason.UNKNOWN_MOVIE))).otherwise(F.col("error"))
-    ).withColumn(
-        "error_detail",
-        F.when(unknown, F.format_string("movie_id %d is not in the catalog", "movie_id")).otherwise(F.col("error_detail")),
-    )
+    # Both from the joined columns: chained withColumn calls would see the new `error` and leave the detail null.
+    return joined.withColumns({
+        "error": F.when(unknown, F.lit(str(Reason.UNKNOWN_MOVIE))).otherwise(F.col("error")),
+        "error_detail": F.when(unknown, F.format_string("movie_id %d is not in the catalog", "movie_id"))
+        .otherwise(F.col("error_detail")),
+    })
 
 
 def dead_letters(rejected: DataFrame, source_topic: str) -> DataFrame:

@@ -62,6 +62,13 @@ def test_zulu_suffix_is_utc():
         (doc(timestamp="yesterday"), Reason.BAD_TIMESTAMP),
         (doc(timestamp="2025-03-15T10:00:00"), Reason.BAD_TIMESTAMP),
         (doc(timestamp="2025-03-15T12:11:00+00:00"), Reason.FUTURE_TIMESTAMP),
+        # Inputs that used to raise something other than InvalidEvent (and stall the stream):
+        (b"[" * 100_000 + b"]" * 100_000, Reason.MALFORMED_JSON),  # RecursionError
+        (doc(name="Ada \ud800"), Reason.BAD_NAME),  # lone surrogate escape
+        (doc(event_id="\udfff"), Reason.BAD_EVENT_ID),
+        (doc(movie="\udc00"), Reason.BAD_TITLE),
+        (doc(timestamp="0001-01-01T00:00:00+14:00"), Reason.BAD_TIMESTAMP),  # OverflowError in UTC
+        (doc(timestamp="9999-12-31T23:59:59-14:00"), Reason.BAD_TIMESTAMP),
     ],
 )
 def test_invalid_events_are_rejected_with_their_reason(raw, reason):
@@ -107,3 +114,15 @@ def test_arbitrary_bytes_are_either_an_event_or_a_reason(raw):
         parse_event(raw, now=NOW)
     except InvalidEvent as exc:
         assert isinstance(exc.reason, Reason)
+
+
+@pytest.mark.parametrize("raw", [doc(**{"x\ud800": 1}), doc(timestamp="2099-01-01\ud80010:00:00+00:00")])
+def test_details_quoting_lone_surrogates_can_be_written_as_utf8(raw):
+    with pytest.raises(InvalidEvent) as caught:
+        parse_event(raw, now=NOW)
+    assert caught.value.detail.encode("utf-8")
+    assert "\\ud800" in caught.value.detail
+
+
+def test_a_surrogate_pair_escape_is_one_legal_character():
+    assert parse_event(doc(name="Fan \U0001F3AC"), now=NOW).name == "Fan \U0001F3AC"

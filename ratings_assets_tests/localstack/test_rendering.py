@@ -62,6 +62,29 @@ def test_cluster_id_is_22_char_base64url_and_persisted(tmp_config):
     assert kafka.cluster_id() == kafka.cluster_id()
 
 
+def test_cluster_ids_never_start_with_a_dash(monkeypatch):
+    # 0xF8 encodes to "-" first in base64url: a fresh id must not be taken for a command-line option.
+    draws = iter([b"\xf8" + bytes(15), bytes(16)])
+    monkeypatch.setattr(kafka_module.os, "urandom", lambda n: next(draws))
+    assert new_cluster_id() == "A" * 22
+
+
+def test_storage_format_passes_the_cluster_id_as_one_argument(tmp_config, monkeypatch):
+    """An id persisted by an older version may start with "-": --cluster-id=ID still reads it as a value."""
+    kafka = KafkaServer(tmp_config)
+    kafka.home.mkdir(parents=True)
+    kafka.cluster_id_file.write_text("-dash-first-cluster-id\n")
+    seen = {}
+
+    def run(cmd, **kwargs):
+        seen["cmd"] = cmd
+        return kafka_module.subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(kafka_module.subprocess, "run", run)
+    kafka.format_storage()
+    assert "--cluster-id=-dash-first-cluster-id" in seen["cmd"]
+
+
 def test_kafka_command(tmp_config):
     cmd = KafkaServer(tmp_config).command()
     assert "-Xms512m" in cmd and "-Xmx512m" in cmd

@@ -178,7 +178,9 @@ def injected(kafka, isolated):
                              max_request_size=4 * 1024 * 1024)
     try:
         futures = [
-            (producer.send(isolated["topic"], value=m.value, key=rng.choice([None, b"k", str(i).encode()])), m)
+            # A tombstone (null value) needs a key; other messages have none, a shared one or their own.
+            (producer.send(isolated["topic"], value=m.value,
+                           key=b"gone" if m.value is None else rng.choice([None, b"k", str(i).encode()])), m)
             for i, m in enumerate(messages)
         ]
         producer.flush()

@@ -19,14 +19,16 @@ def read_topic(bootstrap_servers: str, topic: str, timeout_s: float = 60.0) -> l
         consumer.assign(partitions)
         consumer.seek_to_beginning(*partitions)
         end = consumer.end_offsets(partitions)
-        records: list[ConsumerRecord] = []
+        # By coordinates: after a fetch error the consumer may fetch some records again.
+        records: dict[tuple[int, int], ConsumerRecord] = {}
         deadline = time.monotonic() + timeout_s
         while any(consumer.position(tp) < end[tp] for tp in partitions):
             if time.monotonic() > deadline:
                 raise AssertionError(f"could not read {topic} to its end offsets {end} within {timeout_s:.0f} s")
             for batch in consumer.poll(timeout_ms=1000, max_records=10_000).values():
-                records.extend(r for r in batch if r.offset < end[TopicPartition(r.topic, r.partition)])
-        return records
+                records.update(((r.partition, r.offset), r) for r in batch
+                               if r.offset < end[TopicPartition(r.topic, r.partition)])
+        return [records[coords] for coords in sorted(records)]
     finally:
         consumer.close()
 
