@@ -9,7 +9,7 @@ STATE := .local
 INSTALLED := $(VENV)/.installed
 JARS := $(STATE)/jars/.resolved
 
-.PHONY: setup run test unit integration stop status clean
+.PHONY: setup run test unit integration chaos stop status clean
 
 setup: $(INSTALLED) $(JARS)
 
@@ -50,6 +50,9 @@ unit: $(INSTALLED)
 
 integration: setup
 	$(PY) -m pytest -m integration -q
+
+chaos: setup
+	$(PY) -m pytest -m chaos -q
 
 status: $(INSTALLED)
 	$(PY) -m ratings_assets.localstack status

@@ -52,8 +52,9 @@ def draw(results: dict, latency_samples: list[float], folder: Path) -> list[Path
             if key in results["summary"]:
                 value = results["summary"][key]["median"] / 1000
                 cdf.axvline(value, linestyle=style, color="grey", label=f"{key.split('_')[1]} {value:.2f} s")
-        cdf.legend(loc="lower right")
         latency = results["settings"]["latency"]
+        cdf.axvline(latency["trigger_s"] + 2, color="red", alpha=0.6, label=f"goal p99 <= {latency['trigger_s'] + 2:g} s")
+        cdf.legend(loc="lower right")
         fig.suptitle(f"End-to-end latency at {latency['rate']:,.0f} ev/s, trigger {latency['trigger_s']:g} s "
                      f"({len(ordered):,} rows, all runs)")
         fig.tight_layout()

@@ -47,7 +47,7 @@ class BenchOptions:
     output: Path
     docs_dir: Path | None  # plots and README (full mode)
     latency_trigger_s: float = 1.0
-    probe_fractions: tuple[float, ...] = (0.5, 0.75, 1.0)
+    probe_fractions: tuple[float, ...] = (0.5, 0.75, 1.0, 1.25)  # of the drain rate, which includes start-up
     probe_seconds: float = 60.0
     probe_warmup_s: float = 10.0
     probe_trigger_s: float = 5.0

@@ -22,6 +22,9 @@ MAX_EVENT_ID_LENGTH = 128
 # Clock skew tolerated for event times ahead of the consumer's clock.
 DEFAULT_MAX_FUTURE = timedelta(minutes=10)
 MAX_MOVIE_ID = 2**31 - 1  # Cassandra int
+# No rating is older. Spark and the Cassandra connector shift times before the 1582 calendar
+# switch by days, and fail on times near year 1 (which would stop the stream at that batch).
+MIN_EVENT_TIME = datetime(1900, 1, 1, tzinfo=timezone.utc)
 
 FIELDS = ("event_id", "name", "movie_id", "movie", "timestamp", "rating")
 
@@ -122,9 +125,11 @@ def _parse_timestamp(value: Any, now: datetime, max_future: timedelta) -> dateti
     if ts.tzinfo is None:
         raise InvalidEvent(Reason.BAD_TIMESTAMP, f"no UTC offset in {value!r:.60}")
     try:
-        to_utc(ts)
+        utc = to_utc(ts)
     except OverflowError:  # 0001-01-01T00:00+14:00 is before year 1 in UTC
         raise InvalidEvent(Reason.BAD_TIMESTAMP, f"{value!r:.60} is out of range in UTC") from None
+    if utc < MIN_EVENT_TIME:
+        raise InvalidEvent(Reason.BAD_TIMESTAMP, f"{value!r:.60} is before {MIN_EVENT_TIME:%Y-%m-%d}")
     if ts - now > max_future:
         raise InvalidEvent(Reason.FUTURE_TIMESTAMP, f"{value} is more than {max_future} ahead of {now.isoformat()}")
     return ts

@@ -69,6 +69,9 @@ def test_zulu_suffix_is_utc():
         (doc(movie="\udc00"), Reason.BAD_TITLE),
         (doc(timestamp="0001-01-01T00:00:00+14:00"), Reason.BAD_TIMESTAMP),  # OverflowError in UTC
         (doc(timestamp="9999-12-31T23:59:59-14:00"), Reason.BAD_TIMESTAMP),
+        (doc(timestamp="0001-01-01T00:00:00+00:00"), Reason.BAD_TIMESTAMP),  # stopped the stream in Spark
+        (doc(timestamp="1582-10-10T12:00:00+00:00"), Reason.BAD_TIMESTAMP),  # stored days off
+        (doc(timestamp="1899-12-31T23:59:59.999+00:00"), Reason.BAD_TIMESTAMP),
     ],
 )
 def test_invalid_events_are_rejected_with_their_reason(raw, reason):
@@ -82,6 +85,11 @@ def test_odd_but_legal_content_is_kept_intact():
     name = "Zoë O'Brien \"the critic\" 東京 🎬"
     event = parse_event(doc(name=name, movie="Amélie"), now=NOW)
     assert event.name == name and event.movie == "Amélie"
+
+
+def test_old_but_plausible_times_are_kept():
+    assert parse_event(doc(timestamp="1900-01-01T00:00:00+00:00"), now=NOW).time.year == 1900
+    assert parse_event(doc(timestamp="1969-12-31T23:59:59.999-00:30"), now=NOW).time.year == 1970
 
 
 def test_small_clock_skew_is_tolerated():

@@ -50,10 +50,16 @@ ODD_NAMES = [
 ]
 
 
+# Old but legal event times (MIN_EVENT_TIME is 1900-01-01 UTC); they must be stored to the millisecond.
+OLD_TIMES = [datetime(1900, 1, 1, tzinfo=timezone.utc), datetime(1969, 12, 31, 23, 59, 59, 999000, timezone.utc)]
+
+
 def valid_doc(rng: random.Random, name: str) -> dict:
     movie_id = rng.choice(MOVIE_IDS)
-    offset = rng.choice(["+00:00", "+05:30", "-08:00", "+14:00", "Z"])
+    offset = rng.choice(["+00:00", "+05:30", "-08:00", "+14:00", "-00:30", "Z"])
     moment = NOW - timedelta(seconds=rng.uniform(60, 3 * 3600))
+    if rng.random() < 0.02:
+        moment = rng.choice(OLD_TIMES)
     tz = timezone.utc if offset == "Z" else datetime.strptime(offset, "%z").tzinfo
     stamp = moment.astimezone(tz).isoformat(timespec=rng.choice(["seconds", "milliseconds", "microseconds"]))
     return {
@@ -131,6 +137,9 @@ INVALID = [
     ("impossible date", Reason.BAD_TIMESTAMP, lambda d: _with(d, timestamp="2025-13-45T10:00:00+00:00")),
     ("naive timestamp", Reason.BAD_TIMESTAMP, lambda d: _with(d, timestamp="2025-03-15T10:00:00")),
     ("timestamp out of range in UTC", Reason.BAD_TIMESTAMP, lambda d: _with(d, timestamp="0001-01-01T00:00:00+14:00")),
+    ("timestamp in year 1", Reason.BAD_TIMESTAMP, lambda d: _with(d, timestamp="0001-01-01T00:00:00+00:00")),
+    ("timestamp before the calendar switch", Reason.BAD_TIMESTAMP,
+     lambda d: _with(d, timestamp="1582-10-10T12:00:00+00:00")),
     ("timestamp a day ahead", Reason.FUTURE_TIMESTAMP,
      lambda d: _with(d, timestamp=(NOW + timedelta(days=1)).isoformat())),
     ("future timestamp, odd separator", Reason.FUTURE_TIMESTAMP,
