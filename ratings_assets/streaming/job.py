@@ -113,18 +113,21 @@ def enrich(validated: DataFrame, catalog: DataFrame) -> DataFrame:
     })
 
 
+def _header(key: str, value) -> F.Column:
+    return F.struct(F.lit(key).alias("key"), value.cast("binary").alias("value"))
+
+
 def dead_letters(rejected: DataFrame, source_topic: str) -> DataFrame:
     """Original bytes as the value; why and where from as headers."""
-    header = lambda key, value: F.struct(F.lit(key).alias("key"), value.cast("binary").alias("value"))  # noqa: E731
     return rejected.select(
         F.format_string("%d:%d", "partition", "offset").alias("key"),
         F.col("value"),
         F.array(
-            header("reason", F.col("error")),
-            header("detail", F.col("error_detail")),
-            header("source_topic", F.lit(source_topic)),
-            header("source_partition", F.col("partition").cast("string")),
-            header("source_offset", F.col("offset").cast("string")),
+            _header("reason", F.col("error")),
+            _header("detail", F.col("error_detail")),
+            _header("source_topic", F.lit(source_topic)),
+            _header("source_partition", F.col("partition").cast("string")),
+            _header("source_offset", F.col("offset").cast("string")),
         ).alias("headers"),
     )
 
