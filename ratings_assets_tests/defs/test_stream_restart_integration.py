@@ -88,7 +88,7 @@ def daemon(tmp_path, services, isolated, cassandra):
 def test_killed_stream_is_restarted_within_two_minutes_and_stores_each_event_once(daemon, kafka, isolated, cassandra):
     instance = daemon
     kafka.ensure_topic(isolated["topic"], 4, 1)
-    first_run, first_beat = wait_for(lambda: live_stream_run(instance), 240, "the sensor to launch the stream")
+    first_run, first_beat = wait_for(lambda: live_stream_run(instance), 360, "the sensor to launch the stream")
 
     factory = RatingFactory(list(read_catalog(CATALOG_CSV).values()), user_pool(30, seed=5), seed=5)
     events = list(generate(factory, EventClock(), Pacer(None), count=EVENTS))
