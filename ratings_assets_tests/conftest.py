@@ -40,6 +40,28 @@ def isolated(tmp_path_factory) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
+def drain_config(kafka, isolated):
+    """Makes a StreamConfig that drains the isolated topic into the isolated keyspace, then stops."""
+    from ratings_assets.paths import CATALOG_CSV
+    from ratings_assets.streaming.job import StreamConfig
+
+    def make(**overrides) -> StreamConfig:
+        options = dict(
+            kafka_bootstrap=kafka.bootstrap_servers,
+            topic=isolated["topic"],
+            dlq_topic=isolated["dlq_topic"],
+            keyspace=isolated["keyspace"],
+            catalog_path=str(CATALOG_CSV),
+            checkpoint_dir=isolated["checkpoint_dir"],
+            trigger_seconds=1,
+            available_now=True,
+        )
+        return StreamConfig(**{**options, **overrides})
+
+    return make
+
+
+@pytest.fixture(scope="module")
 def cassandra(services, isolated) -> CassandraResource:
     resource = CassandraResource(
         hosts=services.bind_host, port=services.cassandra_port, keyspace=isolated["keyspace"]

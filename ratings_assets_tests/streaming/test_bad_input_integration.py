@@ -23,7 +23,7 @@ from kafka import KafkaProducer
 from ratings_assets.core.catalog import read_catalog
 from ratings_assets.core.events import Reason
 from ratings_assets.paths import CATALOG_CSV
-from ratings_assets.streaming.job import StreamConfig, run_stream
+from ratings_assets.streaming.job import run_stream
 from ratings_assets_tests.streaming.topics import headers_of, read_topic
 
 pytestmark = pytest.mark.integration
@@ -203,23 +203,13 @@ def injected(kafka, isolated):
     return by_coordinates
 
 
-def run_available_now(spark, kafka, isolated):
-    run_stream(spark, StreamConfig(
-        kafka_bootstrap=kafka.bootstrap_servers,
-        topic=isolated["topic"],
-        dlq_topic=isolated["dlq_topic"],
-        keyspace=isolated["keyspace"],
-        catalog_path=str(CATALOG_CSV),
-        checkpoint_dir=isolated["checkpoint_dir"],
-        trigger_seconds=1,
-        max_offsets_per_trigger=1500,  # several micro-batches
-        available_now=True,
-    ))
+def run_available_now(spark, drain_config):
+    run_stream(spark, drain_config(max_offsets_per_trigger=1500))  # several micro-batches
 
 
 @pytest.fixture(scope="module")
-def streamed(spark, cassandra, kafka, isolated, injected):
-    run_available_now(spark, kafka, isolated)
+def streamed(spark, cassandra, injected, drain_config):
+    run_available_now(spark, drain_config)
     return injected
 
 
@@ -276,10 +266,10 @@ def test_each_invalid_message_is_one_dead_letter_with_its_bytes_reason_and_sourc
     assert set(expected) == {str(reason) for reason in Reason}  # every reason code is exercised
 
 
-def test_a_second_run_on_the_same_checkpoint_changes_nothing(streamed, spark, cassandra, kafka, isolated):
+def test_a_second_run_on_the_same_checkpoint_changes_nothing(streamed, spark, cassandra, kafka, isolated, drain_config):
     before_rows, before_by_hour = stored_rows(cassandra, isolated["keyspace"])
     before_dlq = kafka.end_offsets(isolated["dlq_topic"])
-    run_available_now(spark, kafka, isolated)
+    run_available_now(spark, drain_config)
     after_rows, after_by_hour = stored_rows(cassandra, isolated["keyspace"])
     assert (len(after_rows), after_by_hour) == (len(before_rows), before_by_hour)
     assert kafka.end_offsets(isolated["dlq_topic"]) == before_dlq

@@ -15,7 +15,7 @@ from ratings_assets.generator.publisher import publish
 from ratings_assets.generator.ratings import EventClock, Pacer, RatingFactory, generate
 from ratings_assets.generator.users import user_pool
 from ratings_assets.paths import CATALOG_CSV, SOURCE_DATASET
-from ratings_assets.streaming.job import StreamConfig, run_stream
+from ratings_assets.streaming.job import run_stream
 
 pytestmark = pytest.mark.integration
 
@@ -51,18 +51,9 @@ def produced(kafka, isolated):
 
 
 @pytest.fixture(scope="module")
-def streamed(spark, cassandra, isolated, produced, kafka):
+def streamed(spark, cassandra, produced, drain_config):
     """The produced events run through the streaming job until the topic is drained."""
-    config = StreamConfig(
-        kafka_bootstrap=kafka.bootstrap_servers,
-        topic=isolated["topic"],
-        dlq_topic=isolated["dlq_topic"],
-        keyspace=isolated["keyspace"],
-        catalog_path=str(CATALOG_CSV),
-        checkpoint_dir=isolated["checkpoint_dir"],
-        trigger_seconds=1,
-        available_now=True,
-    )
+    config = drain_config()
     run_stream(spark, config)
     return produced
 
