@@ -144,7 +144,7 @@ class StageWindow:
 SAVE_ORDER = ("records", "records_by_hour")
 # PySpark names stages after the Python call site: "call" is the foreachBatch body's collect,
 # "$anonfun..." a broadcast being built.
-_LABELS = {"call": "collect/scan (Kafka read, validation, join, cache)", "count": "count",
+_LABELS = {"call": "foreachBatch collect", "count": "count",
            "$anonfun$withThreadLocalCaptured$1": "broadcast build"}
 
 
