@@ -32,3 +32,14 @@ def test_make_targets_shown_exist():
     makefile = (REPO_ROOT / "Makefile").read_text()
     for target in set(re.findall(r"`make (\w+)`", README)):
         assert re.search(rf"^{target}:", makefile, re.M), target
+
+
+def test_every_ratings_subcommand_shown_answers_help():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    ratings = Path(sys.executable).with_name("ratings")
+    for command in sorted(set(re.findall(r"(?:\.venv/bin/ratings|`ratings) ([a-z]+)", README))):
+        result = subprocess.run([str(ratings), command, "--help"], capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0 and "usage" in result.stdout.lower(), (command, result.stderr[-500:])

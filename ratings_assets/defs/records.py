@@ -1,5 +1,7 @@
 """The Cassandra table the streaming job fills: reviews.records (+ records_by_hour)."""
 
+from datetime import timedelta
+
 import dagster as dg
 
 from ratings_assets.resources.cassandra import CassandraResource
@@ -13,6 +15,8 @@ RECORDS_KEY = dg.AssetKey(["reviews", "records"])
     group_name="ratings",
     kinds={"cassandra", "spark"},
     owners=["team:data-platform"],
+    # The stream reports a materialization for every batch that stored rows.
+    freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(minutes=15), warn_window=timedelta(minutes=5)),
     description=(
         "Every valid rating, enriched with its movie, partitioned by (name, hour) and clustered by "
         "time: 'what did user U rate during hour H'. Filled continuously by the streaming job; "
