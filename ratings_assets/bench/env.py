@@ -176,3 +176,12 @@ def quiet_spark_logs(spark) -> None:
     jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(
         "org.apache.spark.sql.kafka010.consumer.KafkaDataConsumer", jvm.org.apache.logging.log4j.Level.ERROR
     )
+
+
+def stop_when_idle(query, timeout_s: float = 15.0) -> None:
+    """Stop a processing-time query between triggers: stopping it mid-trigger interrupts the checkpoint
+    write and Spark logs an InterruptedException (harmless, but noise in the report)."""
+    deadline = time.monotonic() + timeout_s
+    while query.isActive and query.status.get("isTriggerActive") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    query.stop()

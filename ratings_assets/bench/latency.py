@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 
 from pyspark.sql import SparkSession
 
+from ratings_assets.bench.env import stop_when_idle
 from ratings_assets.bench.generator import PacedFeed, Workload
 from ratings_assets.bench.sparkmon import ProgressRecorder, batch_table, phase_totals
 from ratings_assets.bench.stats import percentiles
@@ -76,7 +77,7 @@ def steady_latency(spark: SparkSession, kafka: KafkaResource, cassandra: Cassand
         if stored < published.acked:
             raise RuntimeError(f"only {stored:,} of {published.acked:,} events stored {drain_timeout_s:g} s after the feed ended")
     finally:
-        query.stop()
+        stop_when_idle(query)
     since = datetime.fromtimestamp(feed.started_at + warmup_s, timezone.utc)
     until = datetime.now(timezone.utc)
     latencies = stored_latencies(cassandra, since, until)

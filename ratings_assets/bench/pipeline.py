@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 
 from pyspark.sql import SparkSession
 
+from ratings_assets.bench.env import stop_when_idle
 from ratings_assets.bench.generator import PacedFeed, Workload
 from ratings_assets.bench.sparkmon import ProgressRecorder, batch_table, phase_totals
 from ratings_assets.bench.stats import lag_is_stable, slope
@@ -101,7 +102,7 @@ def probe_rate(spark: SparkSession, kafka: KafkaResource, config: StreamConfig, 
                 raise RuntimeError(f"probe query failed: {query.exception()}")
             time.sleep(0.5)
     finally:
-        query.stop()
+        stop_when_idle(query)
     steady = [(t, lag) for t, lag in samples if t >= warmup_s]
     stable = lag_is_stable(steady, rate) if steady else False
     if stable and published.rate < 0.95 * rate:

@@ -8,6 +8,7 @@ Kafka message, so producer and consumer can never disagree.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from enum import StrEnum
@@ -25,6 +26,8 @@ MAX_MOVIE_ID = 2**31 - 1  # Cassandra int
 # No rating is older. Spark and the Cassandra connector shift times before the 1582 calendar
 # switch by days, and fail on times near year 1 (which would stop the stream at that batch).
 MIN_EVENT_TIME = datetime(1900, 1, 1, tzinfo=timezone.utc)
+
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 FIELDS = ("event_id", "name", "movie_id", "movie", "timestamp", "rating")
 
@@ -105,7 +108,7 @@ def _require_text(doc: dict, field: str, max_length: int, reason: Reason) -> str
         raise InvalidEvent(reason, f"{field} is empty")
     if len(value) > max_length:
         raise InvalidEvent(reason, f"{field} is {len(value)} characters, over {max_length}")
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+    if _CONTROL_CHARACTERS.search(value):
         raise InvalidEvent(reason, f"{field} contains control characters")
     if not value.isascii():
         try:

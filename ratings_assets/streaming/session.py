@@ -41,6 +41,10 @@ def spark_conf(
         "spark.sql.shuffle.partitions": "4",
         "spark.sql.execution.arrow.maxRecordsPerBatch": "20000",
         "spark.ui.showConsoleProgress": "false",
+        # Measured by `ratings bench`: more rows per batch statement and more writes in
+        # flight halve Cassandra's CPU per row (18k -> 40k rows/s on 2 cores).
+        "spark.cassandra.output.batch.size.rows": "64",
+        "spark.cassandra.output.concurrent.writes": "16",
         "spark.sql.streaming.stopGracefullyOnShutdown": "true",
     }
 
