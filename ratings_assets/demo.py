@@ -65,6 +65,9 @@ def _first_new_row(timeout_s: float) -> tuple[str, datetime] | None:
 
 
 def _stop(children: dict[str, subprocess.Popen]) -> None:
+    # A second Ctrl-C must not cut the clean-up short and leave children running.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_IGN)
     for proc in children.values():
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
