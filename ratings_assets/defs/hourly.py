@@ -38,10 +38,11 @@ def _preview(user_hours: list[UserHour], limit: int = 10) -> str:
 
 def _mismatches(cassandra: CassandraResource, session, user_hours: list[UserHour]) -> list[str]:
     """Users whose aggregated count differs from their rows in reviews.records."""
+    found = cassandra.count_records(session, [(u.name, u.hour) for u in user_hours])
     return [
-        f"{u.name} @ {partition_key(u.hour)}: {u.ratings} aggregated, {found} in records"
-        for u in user_hours
-        if (found := cassandra.count_records(session, u.name, u.hour)) != u.ratings
+        f"{u.name} @ {partition_key(u.hour)}: {u.ratings} aggregated, {n} in records"
+        for u, n in zip(user_hours, found)
+        if n != u.ratings
     ]
 
 

@@ -76,10 +76,11 @@ class CassandraResource(dg.ConfigurableResource):
             insert = session.prepare(f"INSERT INTO {self.keyspace}.{table} ({columns}) VALUES ({marks})")
             execute_concurrent_with_args(session, insert, rows, concurrency=64, raise_on_first_error=True)
 
-    def count_records(self, session: Session, name: str, hour: datetime) -> int:
-        """Rows of one (user, hour) partition of reviews.records: the check's independent count."""
+    def count_records(self, session: Session, partitions: list[tuple[str, datetime]]) -> list[int]:
+        """Rows of each (user, hour) partition of reviews.records: the check's independent count."""
         select = session.prepare(f"SELECT COUNT(*) FROM {self.keyspace}.{tables.RECORDS_TABLE} WHERE name = ? AND hour = ?")
-        return session.execute(select, (name, hour)).one()[0]
+        results = execute_concurrent_with_args(session, select, partitions, concurrency=64, raise_on_first_error=True)
+        return [result.result_or_exc.one()[0] for result in results]
 
     def read_user_hour(self, session: Session, name: str, hour: datetime) -> dict:
         """The specification's three answers for one (user, hour) partition of records:
