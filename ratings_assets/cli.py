@@ -6,7 +6,9 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 from datetime import datetime
 from pathlib import Path
 
@@ -31,13 +33,10 @@ def cmd_catalog(args) -> int:
 
 def cmd_init(args) -> int:
     """Create the topics and the Cassandra schema, idempotently."""
-    from ratings_assets.resources import cassandra_resource, kafka_resource
+    from ratings_assets.resources import cassandra_resource, ensure_rating_topics, kafka_resource
 
-    kafka = kafka_resource()
-    replication = int(settings.TOPIC_REPLICATION.value())
-    for topic, partitions in ((settings.TOPIC.value(), int(settings.TOPIC_PARTITIONS.value())),
-                              (settings.DLQ_TOPIC.value(), 1)):
-        print(f"topic {kafka.ensure_topic(topic, partitions, replication)}")
+    for topic in ensure_rating_topics(kafka_resource()):
+        print(f"topic {topic}")
     cassandra_resource().ensure_schema()
     print(f"keyspace {settings.KEYSPACE.value()} with tables records, records_by_hour ready")
     return 0
@@ -45,10 +44,9 @@ def cmd_init(args) -> int:
 
 def cmd_produce(args) -> int:
     from ratings_assets.generator import publisher
-    from ratings_assets.generator.publisher import PublishStats, publish
+    from ratings_assets.generator.publisher import BrokerUnreachable, PublishStats, publish
     from ratings_assets.generator.ratings import EventClock, Pacer, RatingFactory, generate
     from ratings_assets.generator.users import user_pool
-    from ratings_assets.localstack.process import quiet_loggers
     from ratings_assets.resources import kafka_resource
 
     movies = list(read_catalog(args.catalog).values())
@@ -57,15 +55,13 @@ def cmd_produce(args) -> int:
     clock = EventClock.past_hours(args.past_hours, seed=args.seed) if args.past_hours else EventClock()
     kafka = kafka_resource()
     bootstrap = settings.KAFKA_BOOTSTRAP.value()
-    wait_s = publisher.CONNECT_OPTIONS["bootstrap_timeout_ms"] / 1000
+    wait_s = publisher.CONNECT_TIMEOUT_S
     print(f"connecting to Kafka at {bootstrap} (waiting up to {wait_s:g} s)…", flush=True)
     try:
-        # Connect first, retrying every second; kafka-python would log each failed attempt.
-        with quiet_loggers("kafka"):
-            producer = kafka.producer(**publisher.CONNECT_OPTIONS)
-    except KafkaError as exc:
-        print(f"error: no Kafka broker answered at {bootstrap} within {wait_s:g} s ({exc}). "
-              "Start it (`ratings stack up`) or set RATINGS_KAFKA_BOOTSTRAP; nothing was sent.", file=sys.stderr)
+        producer = publisher.connect(kafka, wait_s)  # retries at least every second
+    except BrokerUnreachable as exc:
+        print(f"error: {exc}. Start it (`ratings stack up`) or set RATINGS_KAFKA_BOOTSTRAP; nothing was sent.",
+              file=sys.stderr)
         return 1
     events = generate(RatingFactory(movies, users, seed=args.seed), clock, Pacer(rate), args.count, args.duration)
     pace = "as fast as possible" if rate is None else f"{rate:g} events/s"
@@ -81,18 +77,27 @@ def cmd_produce(args) -> int:
     except KeyboardInterrupt:
         print("\nstopped", flush=True)
         return 0
-    finally:
-        producer.close()
     print(f"\ndone: {stats.line()}")
     return 1 if stats.errors else 0
 
 
 def cmd_stream(args) -> int:
+    from kafka.errors import KafkaError
+
     from ratings_assets.localstack.config import StackConfig
     from ratings_assets.localstack.maven import spark_connector_jars
+    from ratings_assets.resources import cassandra_resource, ensure_rating_topics, kafka_resource
     from ratings_assets.streaming.job import StreamConfig, run_stream
     from ratings_assets.streaming.session import build_session, spark_conf_from_settings
 
+    # The query fails on a missing topic or table: make them, as `ratings init` does.
+    try:
+        ensure_rating_topics(kafka_resource())
+    except KafkaError as exc:
+        print(f"error: cannot reach Kafka at {settings.KAFKA_BOOTSTRAP.value()} to check the topics: {exc!r}",
+              file=sys.stderr)
+        return 1
+    cassandra_resource().ensure_schema()
     spark_connector_jars(StackConfig.from_env())
     overrides = {"available_now": args.available_now}
     if args.trigger is not None:
@@ -110,12 +115,21 @@ def cmd_stream(args) -> int:
                   f"rejected {summary['rejected'] or 'none'}, {summary['processed_rows_per_second']:,.0f} rows/s, "
                   f"{summary['batch_duration_ms']} ms, lag {summary['consumer_lag']}", flush=True)
 
+    # Ctrl-C asks the loop to stop the query between two py4j calls; interrupting a call
+    # in flight (Python's default, and pyspark's own handler) breaks the gateway with a traceback.
+    stop = threading.Event()
+
+    def on_interrupt(_signum, _frame) -> None:
+        print("stopping after the current call… (Ctrl-C again to quit at once)", file=sys.stderr, flush=True)
+        stop.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    signal.signal(signal.SIGINT, on_interrupt)
     try:
-        run_stream(spark, config, progress)
-    except KeyboardInterrupt:
-        print("stopped", flush=True)
+        run_stream(spark, config, progress, stop=stop)
     finally:
         spark.stop()
+    print("stopped", flush=True)
     return 0
 
 
@@ -300,7 +314,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ratings", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    stack = sub.add_parser("stack", help="local Kafka and Cassandra: up|down|status|logs|resolve", add_help=False)
+    stack = sub.add_parser(
+        "stack", help="local Kafka and Cassandra (--spark: and a Spark cluster): up|down|status|logs|resolve",
+        add_help=False)
     stack.add_argument("stack_args", nargs=argparse.REMAINDER)
     stack.set_defaults(func=cmd_stack)
 

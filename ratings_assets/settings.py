@@ -50,6 +50,11 @@ REPLICATION = Setting(
     "{'class': 'SimpleStrategy', 'replication_factor': 1}",
     "keyspace replication map, e.g. {'class': 'NetworkTopologyStrategy', 'dc1': 3}",
 )
+CONSISTENCY = Setting(
+    "RATINGS_CASSANDRA_CONSISTENCY",
+    "LOCAL_QUORUM",
+    "consistency level of every Cassandra read and write (Python driver and Spark connector)",
+)
 CATALOG = Setting("RATINGS_CATALOG", str(CATALOG_CSV), "movie catalog CSV (data/movies.csv)")
 SPARK_MASTER = Setting("RATINGS_SPARK_MASTER", "local[2]", "Spark master URL, e.g. spark://host:7077")
 SPARK_DRIVER_HOST = Setting("RATINGS_SPARK_DRIVER_HOST", "127.0.0.1", "address the Spark driver binds to and advertises")

@@ -16,7 +16,7 @@ from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
 from ratings_assets.core.catalog import read_catalog
-from ratings_assets.generator.publisher import publish
+from ratings_assets.generator.publisher import connect, publish
 from ratings_assets.generator.ratings import EventClock, Pacer, RatingFactory, generate
 from ratings_assets.generator.users import user_pool
 from ratings_assets.localstack import stack
@@ -87,11 +87,7 @@ def test_the_pipeline_runs_with_authentication_and_never_prints_the_secret(secur
     resource.ensure_topic("secured_ratings", 2, 1)
     factory = RatingFactory(list(read_catalog(CATALOG_CSV).values()), user_pool(10, seed=3), seed=3)
     events = list(generate(factory, EventClock(), Pacer(None), count=EVENTS))
-    producer = resource.producer()
-    try:
-        assert publish(producer, "secured_ratings", events).acked == EVENTS
-    finally:
-        producer.close()
+    assert publish(connect(resource), "secured_ratings", events).acked == EVENTS
 
     ratings = str(Path(sys.executable).with_name("ratings"))
     stream = subprocess.run(

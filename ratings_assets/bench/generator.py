@@ -1,8 +1,9 @@
 """The project's generator as the benchmark's load: a flat-out preload and a paced feed.
 
 The preload is also measurement 2, "generator alone": `generate` with
-Pacer(None) into `publish` with the resource's producer (acks=all,
-idempotent), with nothing else running in the benchmark at that moment.
+Pacer(None) into `publish` with the generator's producer (`publisher.connect`:
+confluent-kafka, acks=all, idempotent), with nothing else running in the
+benchmark at that moment.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from ratings_assets.core.catalog import Movie
-from ratings_assets.generator.publisher import PublishStats, publish
+from ratings_assets.generator.publisher import PublishStats, connect, publish
 from ratings_assets.generator.ratings import EventClock, Pacer, RatingFactory, generate
 from ratings_assets.resources.kafka import KafkaResource
 
@@ -50,13 +51,10 @@ def preload(kafka: KafkaResource, topic: str, workload: Workload, salt: int, cou
             window: tuple[datetime, datetime]) -> PublishResult:
     """`count` events with event times inside `window`, as fast as the generator goes; acked, then timed."""
     events = generate(workload.factory(salt), EventClock(*window, seed=salt), Pacer(None), count=count)
-    producer = kafka.producer()
+    producer = connect(kafka)
     started = time.monotonic()
-    try:
-        stats = publish(producer, topic, events)
-        seconds = time.monotonic() - started
-    finally:
-        producer.close()
+    stats = publish(producer, topic, events)
+    seconds = time.monotonic() - started
     if stats.acked != count:
         raise RuntimeError(f"preload of {topic}: {stats.acked:,} of {count:,} events acknowledged ({stats.first_error})")
     return PublishResult.of(stats, seconds)
@@ -83,8 +81,8 @@ class PacedFeed:
         return self
 
     def _run(self) -> None:
-        producer = self.kafka.producer()
         try:
+            producer = connect(self.kafka)
             events = generate(self.workload.factory(self.salt), EventClock(), Pacer(self.rate), duration_s=self.seconds)
             self.started_at = time.time()
             began = time.monotonic()
@@ -92,8 +90,6 @@ class PacedFeed:
             self.result = PublishResult.of(stats, time.monotonic() - began)
         except BaseException as exc:  # noqa: BLE001 - re-raised by join()
             self._error = exc
-        finally:
-            producer.close()
 
     @property
     def running(self) -> bool:

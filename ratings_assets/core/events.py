@@ -30,6 +30,7 @@ MIN_EVENT_TIME = datetime(1900, 1, 1, tzinfo=timezone.utc)
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 FIELDS = ("event_id", "name", "movie_id", "movie", "timestamp", "rating")
+_json_text = json.encoder.encode_basestring  # a str as a JSON string literal, non-ASCII kept (ensure_ascii=False)
 
 
 class Reason(StrEnum):
@@ -89,7 +90,16 @@ class RatingEvent:
         }
 
     def to_json(self) -> bytes:
-        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":")).encode()
+        """Compact UTF-8 JSON: json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":")), encoded.
+
+        The generator's hot path: with the declared field types the same bytes are formatted directly (~3x faster).
+        """
+        if not (type(self.movie_id) is int and type(self.rating) is int and isinstance(self.event_id, str)
+                and isinstance(self.name, str) and isinstance(self.movie, str)):  # e.g. a bool is `true` in JSON
+            return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":")).encode()
+        return (f'{{"event_id":{_json_text(self.event_id)},"name":{_json_text(self.name)},"movie_id":{self.movie_id},'
+                f'"movie":{_json_text(self.movie)},"timestamp":"{self.timestamp.isoformat(timespec="milliseconds")}",'
+                f'"rating":{self.rating}}}').encode()
 
 
 def _require_int(doc: dict, field: str) -> int:

@@ -20,6 +20,8 @@ from dagster_pyspark import LazyPySparkResource
 
 from ratings_assets import settings
 from ratings_assets.defs.records import RECORDS_KEY
+from ratings_assets.resources import ensure_rating_topics
+from ratings_assets.resources.cassandra import CassandraResource
 from ratings_assets.resources.kafka import KafkaResource
 from ratings_assets.streaming.checkpoint_lock import checkpoint_lock
 from ratings_assets.streaming.job import StreamConfig, run_stream
@@ -56,8 +58,12 @@ def observation(summary: dict, last_batch_at: float, run_id: str) -> dg.AssetObs
 
 
 @dg.op(description="Runs the Kafka -> Cassandra streaming query until it is stopped or fails.")
-def run_ratings_stream(context: dg.OpExecutionContext, spark: LazyPySparkResource) -> None:
+def run_ratings_stream(context: dg.OpExecutionContext, spark: LazyPySparkResource, kafka: KafkaResource,
+                       cassandra: CassandraResource) -> None:
     config = StreamConfig.from_settings()
+    # The query fails on a missing topic or table, whether or not their assets were materialized.
+    ensure_rating_topics(kafka)
+    cassandra.ensure_schema()
     context.log.info(f"streaming {config.topic} -> {config.keyspace}.records, checkpoint {config.checkpoint_dir}")
     last_batch_at = 0.0
 

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from ratings_assets import settings
+from ratings_assets.resources import ensure_rating_topics
 from ratings_assets.resources.kafka import KafkaResource
 
 
@@ -15,9 +15,7 @@ from ratings_assets.resources.kafka import KafkaResource
 )
 def ratings_topic(kafka: KafkaResource) -> dg.MaterializeResult:
     """Creates the topics if missing (idempotent) and records how they are laid out."""
-    replication = int(settings.TOPIC_REPLICATION.value())
-    topic = kafka.ensure_topic(settings.TOPIC.value(), int(settings.TOPIC_PARTITIONS.value()), replication)
-    dlq = kafka.ensure_topic(settings.DLQ_TOPIC.value(), 1, replication)
+    topic, dlq = ensure_rating_topics(kafka)
     end_offsets = kafka.end_offsets(topic["topic"])
     return dg.MaterializeResult(
         metadata={

@@ -9,13 +9,23 @@ from __future__ import annotations
 
 import random
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from ratings_assets.core.catalog import Movie
 from ratings_assets.core.events import RATING_MAX, RATING_MIN, RatingEvent
+
+
+# What uuid.UUID(int=..., version=4) does to the bits: variant RFC 4122 (10xx), version 4 (0100).
+_UUID4_KEEP = ~((0xC000 << 48) | (0xF000 << 64))
+_UUID4_SET = (0x8000 << 48) | (4 << 76)
+
+
+def uuid4_text(bits: int) -> str:
+    """str(uuid.UUID(int=bits, version=4)) for 128 random bits, without building the UUID (4x faster)."""
+    h = "%032x" % (bits & _UUID4_KEEP | _UUID4_SET)
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 class RatingFactory:
@@ -29,7 +39,7 @@ class RatingFactory:
     def make(self, timestamp: datetime) -> RatingEvent:
         movie = self.rng.choice(self.movies)
         return RatingEvent(
-            event_id=str(uuid.UUID(int=self.rng.getrandbits(128), version=4)),
+            event_id=uuid4_text(self.rng.getrandbits(128)),
             name=self.rng.choice(self.users),
             movie_id=movie.movie_id,
             movie=movie.title,

@@ -1,4 +1,5 @@
-"""Local Kafka 4 and Cassandra 5 nodes run from the official Maven Central jars.
+"""Local Kafka 4 and Cassandra 5 nodes run from the official Maven Central jars,
+and an opt-in Spark standalone master and worker from the pyspark package (spark.py).
 
 Entry points: `stack.up/down/status/resolve_all`, `maven.spark_connector_jars`,
 and the CLI `python -m ratings_assets.localstack`.

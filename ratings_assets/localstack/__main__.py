@@ -12,25 +12,39 @@ from ratings_assets.localstack.errors import StackError
 EXIT_ERROR, EXIT_UNHEALTHY = 1, 3
 
 
+def requested(args: argparse.Namespace) -> list[str] | None:
+    """The SERVICE names, plus the Spark cluster with --spark (then the default stack too when none is named).
+
+    None leaves the choice to the command: up starts the stack, down stops
+    everything, status reports the stack and the Spark daemons that run.
+    """
+    if not args.spark:
+        return args.services or None
+    return [*(args.services or stack.NAMES), *stack.SPARK_NAMES]
+
+
 def cmd_up(args: argparse.Namespace) -> int:
-    stack.up(args.services or None)
+    report = stack.up(requested(args))
+    if "spark-master" in report:
+        url = stack.services()["spark-master"].address
+        print(f"run the stream on the cluster: RATINGS_SPARK_MASTER={url} ratings stream")
     return 0
 
 
 def cmd_down(args: argparse.Namespace) -> int:
-    stack.down(args.services or None)
+    stack.down(requested(args))
     return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     """Exit 0 only when every requested service answers clients (3 otherwise)."""
-    report = stack.status(args.services or None)
+    report = stack.status(requested(args))
     if args.json:
         print(json.dumps({name: s.to_dict() for name, s in report.items()}, indent=2))
     else:
         for name, s in report.items():
             pid = f"pid {s.pid}" if s.pid else "-"
-            print(f"{name:<10} {'healthy' if s.healthy else 'DOWN':<8} {pid:<11} {s.detail}")
+            print(f"{name:<12} {'healthy' if s.healthy else 'DOWN':<8} {pid:<11} {s.detail}")
     return 0 if all(s.healthy for s in report.values()) else EXIT_UNHEALTHY
 
 
@@ -48,19 +62,23 @@ def cmd_resolve(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ratings_assets.localstack",
-                                     description="Local Kafka 4 and Cassandra 5 nodes from Maven Central jars.")
+                                     description="Local Kafka 4 and Cassandra 5 nodes from Maven Central jars; "
+                                                 "with --spark, a Spark standalone master and worker from pyspark.")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, func, text in (("up", cmd_up, "start services (default: all) and wait until ready"),
-                             ("down", cmd_down, "stop services (default: all)")):
+    for name, func, text in (
+        ("up", cmd_up, "start services (default: kafka and cassandra) and wait until ready"),
+        ("down", cmd_down, "stop services (default: all, the Spark cluster included)"),
+        ("status", cmd_status, "report services (default: kafka, cassandra and any running Spark daemon); "
+                               "exit 3 unless all are healthy"),
+    ):
         p = sub.add_parser(name, help=text)
-        p.add_argument("services", nargs="*", metavar="SERVICE", help="kafka, cassandra")
+        p.add_argument("services", nargs="*", metavar="SERVICE", help=", ".join(stack.ALL_NAMES))
+        p.add_argument("--spark", action="store_true",
+                       help="also the Spark standalone master and worker (spark-master, spark-worker)")
         p.set_defaults(func=func)
-    p = sub.add_parser("status", help="report services; exit 3 unless all are healthy")
-    p.add_argument("services", nargs="*", metavar="SERVICE")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.set_defaults(func=cmd_status)
     p = sub.add_parser("logs", help="print the end of a service's log")
-    p.add_argument("service", choices=stack.NAMES)
+    p.add_argument("service", choices=stack.ALL_NAMES)
     p.add_argument("-n", "--lines", type=int, default=50)
     p.set_defaults(func=cmd_logs)
     p = sub.add_parser("resolve", help="download the Kafka, Cassandra and Spark connector jars")

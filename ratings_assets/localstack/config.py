@@ -1,4 +1,4 @@
-"""Settings of the local Kafka and Cassandra nodes, read from RATINGS_* variables."""
+"""Settings of the local Kafka and Cassandra nodes (and the opt-in Spark cluster), read from RATINGS_* variables."""
 
 from __future__ import annotations
 
@@ -20,6 +20,13 @@ def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise StackError(f"{name}={raw!r} is not a whole number; set it to a port/number or unset it.") from None
+
+
+def _env_positive(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _env_int(env, name, default)
+    if value < 1:
+        raise StackError(f"{name}={value} must be 1 or more; set it to a positive number or unset it.")
+    return value
 
 
 def _env_str(env: Mapping[str, str], name: str, default: str) -> str:
@@ -66,6 +73,14 @@ class StackConfig:
     cassandra_storage_port: int = 7000
     cassandra_jmx_port: int = 7199
     cassandra_heap: str = "1g"
+    # The opt-in Spark standalone cluster (`up --spark`): one master and one worker.
+    spark_master_port: int = 7077
+    spark_master_ui_port: int = 8080
+    spark_worker_port: int = 7078
+    spark_worker_ui_port: int = 8081
+    spark_worker_cores: int = 2
+    spark_worker_memory: str = "1g"  # what the worker offers executors: at least spark.executor.memory (1g)
+    spark_daemon_heap: str = "512m"  # heap of the master and of the worker themselves
     java_home: Path | None = None
     start_timeout_s: float = 120.0
     # Authentication, off unless the client settings ask for it (see from_env).
@@ -89,10 +104,22 @@ class StackConfig:
             cassandra_storage_port=_env_int(env, "RATINGS_CASSANDRA_STORAGE_PORT", cls.cassandra_storage_port),
             cassandra_jmx_port=_env_int(env, "RATINGS_CASSANDRA_JMX_PORT", cls.cassandra_jmx_port),
             cassandra_heap=_env_str(env, "RATINGS_CASSANDRA_HEAP", cls.cassandra_heap),
+            spark_master_port=_env_int(env, "RATINGS_SPARK_MASTER_PORT", cls.spark_master_port),
+            spark_master_ui_port=_env_int(env, "RATINGS_SPARK_MASTER_UI_PORT", cls.spark_master_ui_port),
+            spark_worker_port=_env_int(env, "RATINGS_SPARK_WORKER_PORT", cls.spark_worker_port),
+            spark_worker_ui_port=_env_int(env, "RATINGS_SPARK_WORKER_UI_PORT", cls.spark_worker_ui_port),
+            spark_worker_cores=_env_positive(env, "RATINGS_SPARK_WORKER_CORES", cls.spark_worker_cores),
+            spark_worker_memory=_env_str(env, "RATINGS_SPARK_WORKER_MEMORY", cls.spark_worker_memory),
+            spark_daemon_heap=_env_str(env, "RATINGS_SPARK_DAEMON_HEAP", cls.spark_daemon_heap),
             java_home=Path(java_home).expanduser() if java_home else None,
             start_timeout_s=float(_env_int(env, "RATINGS_START_TIMEOUT", int(cls.start_timeout_s))),
             **_auth_from_env(env),
         )
+
+    @property
+    def spark_master_url(self) -> str:
+        """What RATINGS_SPARK_MASTER takes to run the stream on the local cluster."""
+        return f"spark://{self.bind_host}:{self.spark_master_port}"
 
     def jars_dir(self, service: str) -> Path:
         return self.state_dir / "jars" / service

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ratings_assets.localstack.errors import StackError, tail_text
 from ratings_assets.localstack.java import find_java
+from ratings_assets.localstack.log4j import rolling_file_log4j2
 from ratings_assets.localstack.maven import resolve_jars
 from ratings_assets.localstack.process import LocalService, PortSpec, quiet_loggers
 
@@ -129,25 +130,7 @@ class KafkaServer(LocalService):
 
     def render_log4j(self) -> str:
         """log4j2 .properties: INFO to a size-capped file only (the console goes to kafka.out)."""
-        return "\n".join([
-            "status = warn",
-            "appender.file.type = RollingFile",
-            "appender.file.name = FILE",
-            f"appender.file.fileName = {self.log_file}",
-            f"appender.file.filePattern = {self.logs_dir}/server.log.%i",
-            "appender.file.layout.type = PatternLayout",
-            "appender.file.layout.pattern = [%d] %p %m (%c)%n",
-            "appender.file.policies.type = Policies",
-            "appender.file.policies.size.type = SizeBasedTriggeringPolicy",
-            "appender.file.policies.size.size = 50MB",
-            "appender.file.strategy.type = DefaultRolloverStrategy",
-            "appender.file.strategy.max = 3",
-            "rootLogger.level = INFO",
-            "rootLogger.appenderRef.file.ref = FILE",
-            "logger.kafka_request.name = kafka.request.logger",
-            "logger.kafka_request.level = WARN",
-            "",
-        ])
+        return rolling_file_log4j2(self.log_file, "[%d] %p %m (%c)%n", {"kafka.request.logger": "WARN"})
 
     def cluster_id(self) -> str:
         """The same id for the life of the data folder (the storage is formatted with it)."""

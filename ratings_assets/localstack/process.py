@@ -181,6 +181,7 @@ class LocalService:
 
     name = "service"
     executable_name = "java"  # basename of argv[0] of our server processes
+    requires: tuple[str, ...] = ()  # services that must be ready before this one starts (with it in one `up`)
 
     def __init__(self, config: StackConfig | None = None):
         self.config = config or StackConfig.from_env()
@@ -228,6 +229,10 @@ class LocalService:
 
     def command(self) -> list[str]:
         raise NotImplementedError
+
+    def environment(self) -> dict[str, str] | None:
+        """The server's environment; None inherits this process's."""
+        return None
 
     def check_ready(self) -> bool:
         """Ask the server itself (a real client request) whether it serves."""
@@ -366,7 +371,7 @@ class LocalService:
             out.write(f"\n{LAUNCH_MARK}{stamp} starting: {shlex.join(cmd)}\n".encode())
             out.flush()
             proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                    cwd=self.home, start_new_session=True, close_fds=True)
+                                    cwd=self.home, env=self.environment(), start_new_session=True, close_fds=True)
         self.pid_file.write_text(f"{proc.pid}\n")
         self._launched_at = time.time() - 1
         return proc

@@ -1,9 +1,9 @@
-"""Start, stop and report the local Kafka and Cassandra together."""
+"""Start, stop and report the local Kafka and Cassandra together (and, opt-in, a Spark cluster)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from ratings_assets.localstack.cassandra import CassandraServer
@@ -12,23 +12,28 @@ from ratings_assets.localstack.errors import StackError
 from ratings_assets.localstack.kafka import KafkaServer
 from ratings_assets.localstack.maven import SERVICES as JAR_SETS, is_resolved, resolve_jars
 from ratings_assets.localstack.process import LocalService, ServiceStatus
+from ratings_assets.localstack.spark import SparkMaster, SparkWorker
 
 Progress = Callable[[str], None]
-NAMES = ("kafka", "cassandra")
+NAMES = ("kafka", "cassandra")  # the default stack
+SPARK_NAMES = ("spark-master", "spark-worker")  # opt-in (`up --spark`): the default Spark master stays local[2]
+ALL_NAMES = NAMES + SPARK_NAMES
 TITLES = {"kafka": "Kafka", "cassandra": "Cassandra", "spark": "Spark connector"}
 
 
 def services(config: StackConfig | None = None) -> dict[str, LocalService]:
     config = config or StackConfig.from_env()
-    return {"kafka": KafkaServer(config), "cassandra": CassandraServer(config)}
+    return {"kafka": KafkaServer(config), "cassandra": CassandraServer(config),
+            "spark-master": SparkMaster(config), "spark-worker": SparkWorker(config)}
 
 
-def _select(names: Iterable[str] | None, config: StackConfig | None) -> list[LocalService]:
-    """The requested services in a fixed order; unknown names are a user error."""
-    wanted = list(names or NAMES)
-    unknown = sorted(set(wanted) - set(NAMES))
+def _select(names: Iterable[str] | None, config: StackConfig | None,
+            default: Iterable[str] = NAMES) -> list[LocalService]:
+    """The requested services in a fixed order (a service after those it requires); unknown names are a user error."""
+    wanted = list(names or default)
+    unknown = sorted(set(wanted) - set(ALL_NAMES))
     if unknown:
-        raise StackError(f"unknown service {', '.join(unknown)}; choose from {', '.join(NAMES)}.")
+        raise StackError(f"unknown service {', '.join(unknown)}; choose from {', '.join(ALL_NAMES)}.")
     return [service for name, service in services(config).items() if name in wanted]
 
 
@@ -44,7 +49,10 @@ def resolve_all(progress: Progress = print, config: StackConfig | None = None) -
     return {name: _resolve(name, config, progress) for name in JAR_SETS}
 
 
-def _start_one(service: LocalService, progress: Progress) -> ServiceStatus:
+def _start_one(service: LocalService, progress: Progress, needs: Mapping[str, Future]) -> ServiceStatus:
+    for name, future in needs.items():
+        if future.exception() is not None:
+            raise StackError(f"{service.name} was not started: it needs {name}, which did not start.")
     pid = service.find_pid()
     if pid is None:
         progress(f"starting {service.name}…")
@@ -58,12 +66,20 @@ def _start_one(service: LocalService, progress: Progress) -> ServiceStatus:
 
 def up(names: Iterable[str] | None = None, progress: Progress = print,
        config: StackConfig | None = None) -> dict[str, ServiceStatus]:
-    """Start the services concurrently (Cassandra is the slow one) and wait until they serve."""
+    """Start the services concurrently (Cassandra is the slow one) and wait until they serve.
+
+    A service that requires another one chosen too (the Spark worker, the
+    master) starts once that one is ready.
+    """
     chosen = _select(names, config)
     for service in chosen:
-        _resolve(service.name, service.config, progress)
+        if service.name in JAR_SETS:
+            _resolve(service.name, service.config, progress)
     with ThreadPoolExecutor(max_workers=len(chosen)) as pool:
-        futures = {service.name: pool.submit(_start_one, service, progress) for service in chosen}
+        futures: dict[str, Future] = {}
+        for service in chosen:  # one thread each, so waiting on a requirement cannot starve it
+            needs = {name: futures[name] for name in service.requires if name in futures}
+            futures[service.name] = pool.submit(_start_one, service, progress, needs)
     results, errors = {}, []
     for name, future in futures.items():
         try:
@@ -77,14 +93,25 @@ def up(names: Iterable[str] | None = None, progress: Progress = print,
 
 def down(names: Iterable[str] | None = None, progress: Progress = print,
          config: StackConfig | None = None) -> dict[str, int | None]:
-    """Stop the services (concurrently); return the pid each one had, None if it was not running."""
-    chosen = _select(names, config)
+    """Stop the services (concurrently); return the pid each one had, None if it was not running.
+
+    By default every service, the Spark cluster included; that one is named
+    only when it was running (or asked for).
+    """
+    chosen = _select(names, config, default=ALL_NAMES)
     with ThreadPoolExecutor(max_workers=len(chosen)) as pool:
         pids = dict(zip((s.name for s in chosen), pool.map(lambda s: s.stop(), chosen)))
     for name, pid in pids.items():
-        progress(f"stopped {name} (pid {pid})" if pid else f"{name} was not running")
+        if pid:
+            progress(f"stopped {name} (pid {pid})")
+        elif names or name in NAMES:
+            progress(f"{name} was not running")
     return pids
 
 
 def status(names: Iterable[str] | None = None, config: StackConfig | None = None) -> dict[str, ServiceStatus]:
+    """Report the services; by default the stack, plus the Spark cluster's daemons that are running."""
+    if not names:
+        optional = services(config)
+        names = [*NAMES, *(name for name in SPARK_NAMES if optional[name].find_pid(clean=False) is not None)]
     return {service.name: service.status() for service in _select(names, config)}

@@ -30,6 +30,13 @@ def kafka_resource(resolve: Resolve = Setting.value) -> KafkaResource:
     )
 
 
+def ensure_rating_topics(kafka: KafkaResource) -> tuple[dict, dict]:
+    """The rating topic and its dead-letter topic, created if missing with the configured layout."""
+    replication = int(settings.TOPIC_REPLICATION.value())
+    return (kafka.ensure_topic(settings.TOPIC.value(), int(settings.TOPIC_PARTITIONS.value()), replication),
+            kafka.ensure_topic(settings.DLQ_TOPIC.value(), 1, replication))
+
+
 def cassandra_resource(resolve: Resolve = Setting.value) -> CassandraResource:
     return CassandraResource(
         hosts=resolve(settings.CASSANDRA_HOSTS),
@@ -38,6 +45,7 @@ def cassandra_resource(resolve: Resolve = Setting.value) -> CassandraResource:
         replication=resolve(settings.REPLICATION),
         username=resolve(settings.CASSANDRA_USERNAME) or None,
         password=resolve(settings.CASSANDRA_PASSWORD) or None,
+        consistency=resolve(settings.CONSISTENCY),
     )
 
 

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from datetime import datetime
 
 import dagster as dg
+from cassandra import ConsistencyLevel
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
 from cassandra.concurrent import execute_concurrent_with_args
@@ -26,11 +27,20 @@ class CassandraResource(dg.ConfigurableResource):
     replication: str = "{'class': 'SimpleStrategy', 'replication_factor': 1}"
     username: str | None = None
     password: str | None = None
+    consistency: str = "LOCAL_QUORUM"  # quorum reads after quorum writes see every acknowledged row
+
+    def consistency_level(self) -> int:
+        try:
+            return ConsistencyLevel.name_to_value[self.consistency.strip().upper()]
+        except KeyError:
+            raise ValueError(f"unknown Cassandra consistency level {self.consistency!r}; one of "
+                             f"{', '.join(ConsistencyLevel.name_to_value)}") from None
 
     @contextmanager
     def session(self, keyspace: str | None = None) -> Iterator[Session]:
         auth = PlainTextAuthProvider(self.username, self.password) if self.username else None
-        profile = ExecutionProfile(load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy()), request_timeout=30)
+        profile = ExecutionProfile(load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy()), request_timeout=30,
+                                   consistency_level=self.consistency_level())
         cluster = Cluster(
             [h.strip() for h in self.hosts.split(",")],
             port=self.port,

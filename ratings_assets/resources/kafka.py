@@ -7,13 +7,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import dagster as dg
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import KafkaTimeoutError, TopicAlreadyExistsError
 
 
 class KafkaResource(dg.ConfigurableResource):
-    """A Kafka cluster: topic administration, an idempotent producer, offsets for lag."""
+    """A Kafka cluster: topic administration, dead-letter counts, offsets for lag."""
 
     bootstrap_servers: str
     client_id: str = "ratings-assets"
@@ -24,8 +24,11 @@ class KafkaResource(dg.ConfigurableResource):
 
     def client_options(self) -> dict:
         """Connection options every kafka-python client here shares (address, client id, SASL)."""
-        options = {"bootstrap_servers": self.bootstrap_servers, "client_id": self.client_id,
-                   "security_protocol": self.security_protocol}
+        return {"bootstrap_servers": self.bootstrap_servers, "client_id": self.client_id, **self.security_options()}
+
+    def security_options(self) -> dict:
+        """kafka-python's security options (SASL when configured), for clients made elsewhere."""
+        options = {"security_protocol": self.security_protocol}
         if self.security_protocol.startswith("SASL"):
             options.update(sasl_mechanism=self.sasl_mechanism, sasl_plain_username=self.sasl_username,
                            sasl_plain_password=self.sasl_password)
@@ -60,19 +63,6 @@ class KafkaResource(dg.ConfigurableResource):
             "replication_factor": len(described["partitions"][0]["replica_nodes"]),
         }
 
-    def producer(self, **overrides) -> KafkaProducer:
-        """acks=all and idempotence: a message reported sent is on every in-sync replica, once."""
-        options = dict(
-            **self.client_options(),
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=20,
-            batch_size=512 * 1024,
-            max_in_flight_requests_per_connection=5,
-        )
-        options.update(overrides)
-        return KafkaProducer(**options)
-
     def dead_letter_counts(self, topic: str, timeout_ms: int = 5000) -> dict[str, int]:
         """Messages of a dead-letter topic by their `reason` header, read from the start."""
         consumer = KafkaConsumer(
@@ -80,6 +70,7 @@ class KafkaResource(dg.ConfigurableResource):
             **self.client_options(),
             auto_offset_reset="earliest",
             enable_auto_commit=False,
+            isolation_level="read_committed",  # dead letters are written in transactions
             consumer_timeout_ms=timeout_ms,
         )
         counts: dict[str, int] = {}

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from pyspark.sql import SparkSession
 
 from ratings_assets import settings
-import os
-from pathlib import Path
 
 
 def spark_conf(
@@ -15,14 +16,24 @@ def spark_conf(
     cassandra_hosts: str,
     cassandra_port: int,
     app_name: str = "ratings-stream",
+    cassandra_consistency: str = "LOCAL_QUORUM",
 ) -> dict[str, str]:
     """Everything the job needs from Spark: the connector jars, Cassandra's address, UTC.
 
     The jars are those the local launcher resolved (`make setup`); listing
     the folder, rather than resolving, keeps Maven out of definition loading.
+    The same conf serves a Spark standalone cluster (`spark://…`): the driver
+    serves the `spark.jars` files to the executors, which fetch them at start
+    (tested by ratings_assets_tests/streaming/test_cluster_integration.py).
     """
-    # An in-process SparkContext takes its workers' Python from this variable only.
-    os.environ.setdefault("PYSPARK_PYTHON", settings.SPARK_PYTHON.value())
+    # An in-process SparkContext takes its workers' Python from this variable only
+    # (spark.pyspark.python below is read by spark-submit alone). On a cluster that is
+    # the executors' interpreter, on the worker hosts: an explicit RATINGS_SPARK_PYTHON
+    # wins over an inherited PYSPARK_PYTHON, else the latter is kept.
+    if os.environ.get(settings.SPARK_PYTHON.env):
+        os.environ["PYSPARK_PYTHON"] = settings.SPARK_PYTHON.value()
+    else:
+        os.environ.setdefault("PYSPARK_PYTHON", settings.SPARK_PYTHON.value())
     jars = sorted((Path(settings.STATE_DIR.value()) / "jars" / "spark").glob("*.jar"))
     return {
         "spark.master": master,
@@ -36,6 +47,9 @@ def spark_conf(
         "spark.sql.extensions": "com.datastax.spark.connector.CassandraSparkExtensions",
         "spark.cassandra.connection.host": cassandra_hosts,
         "spark.cassandra.connection.port": str(cassandra_port),
+        # Quorum reads after quorum writes see every acknowledged row, whatever the replication.
+        "spark.cassandra.output.consistency.level": cassandra_consistency,
+        "spark.cassandra.input.consistency.level": cassandra_consistency,
         # Hours are UTC hours, whatever the machine's zone.
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.shuffle.partitions": "4",
@@ -55,6 +69,7 @@ def spark_conf_from_settings() -> dict[str, str]:
         driver_memory=settings.SPARK_DRIVER_MEMORY.value(),
         cassandra_hosts=settings.CASSANDRA_HOSTS.value(),
         cassandra_port=int(settings.CASSANDRA_PORT.value()),
+        cassandra_consistency=settings.CONSISTENCY.value(),
     )
 
 

@@ -19,7 +19,7 @@ import pytest
 from ratings_assets.core.catalog import read_catalog
 from ratings_assets.defs.records import RECORDS_KEY
 from ratings_assets.defs.stream import STREAM_JOB
-from ratings_assets.generator.publisher import publish
+from ratings_assets.generator.publisher import connect, publish
 from ratings_assets.generator.ratings import EventClock, Pacer, RatingFactory, generate
 from ratings_assets.generator.users import user_pool
 from ratings_assets.paths import CATALOG_CSV, REPO_ROOT
@@ -101,11 +101,7 @@ def test_killed_stream_is_restarted_within_two_minutes_and_stores_each_event_onc
             yield event
 
     def produce():
-        producer = kafka.producer()
-        try:
-            acked["stats"] = publish(producer, isolated["topic"], paced())
-        finally:
-            producer.close()
+        acked["stats"] = publish(connect(kafka), isolated["topic"], paced())
 
     producer_thread = threading.Thread(target=produce)
     producer_thread.start()

@@ -25,5 +25,9 @@ def tmp_config(tmp_path) -> StackConfig:
         cassandra_port=free_port(),
         cassandra_storage_port=free_port(),
         cassandra_jmx_port=free_port(),
+        spark_master_port=free_port(),
+        spark_master_ui_port=free_port(),
+        spark_worker_port=free_port(),
+        spark_worker_ui_port=free_port(),
         start_timeout_s=10,
     )

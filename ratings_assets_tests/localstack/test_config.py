@@ -46,3 +46,31 @@ def test_env_overrides(tmp_path):
 def test_bad_number_names_the_variable():
     with pytest.raises(StackError, match="RATINGS_KAFKA_PORT"):
         StackConfig.from_env({"RATINGS_KAFKA_PORT": "ninety"})
+
+
+def test_spark_cluster_defaults_and_overrides():
+    config = StackConfig.from_env({})
+    assert (config.spark_master_port, config.spark_master_ui_port) == (7077, 8080)
+    assert (config.spark_worker_port, config.spark_worker_ui_port) == (7078, 8081)
+    assert (config.spark_worker_cores, config.spark_worker_memory, config.spark_daemon_heap) == (2, "1g", "512m")
+    assert config.spark_master_url == "spark://127.0.0.1:7077"
+    config = StackConfig.from_env({
+        "RATINGS_BIND_HOST": "10.0.0.5",
+        "RATINGS_SPARK_MASTER_PORT": "17077",
+        "RATINGS_SPARK_MASTER_UI_PORT": "18080",
+        "RATINGS_SPARK_WORKER_PORT": "17078",
+        "RATINGS_SPARK_WORKER_UI_PORT": "18081",
+        "RATINGS_SPARK_WORKER_CORES": "1",
+        "RATINGS_SPARK_WORKER_MEMORY": "2g",
+        "RATINGS_SPARK_DAEMON_HEAP": "256m",
+    })
+    assert (config.spark_master_port, config.spark_master_ui_port) == (17077, 18080)
+    assert (config.spark_worker_port, config.spark_worker_ui_port) == (17078, 18081)
+    assert (config.spark_worker_cores, config.spark_worker_memory, config.spark_daemon_heap) == (1, "2g", "256m")
+    assert config.spark_master_url == "spark://10.0.0.5:17077"
+
+
+@pytest.mark.parametrize("cores", ["0", "-2", "two"])
+def test_worker_cores_must_be_a_positive_number(cores):
+    with pytest.raises(StackError, match="RATINGS_SPARK_WORKER_CORES"):
+        StackConfig.from_env({"RATINGS_SPARK_WORKER_CORES": cores})

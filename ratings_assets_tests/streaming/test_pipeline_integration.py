@@ -11,7 +11,7 @@ import pytest
 
 from ratings_assets.core.catalog import read_catalog
 from ratings_assets.core.hours import hour_of
-from ratings_assets.generator.publisher import publish
+from ratings_assets.generator.publisher import connect, publish
 from ratings_assets.generator.ratings import EventClock, Pacer, RatingFactory, generate
 from ratings_assets.generator.users import user_pool
 from ratings_assets.paths import CATALOG_CSV, SOURCE_DATASET
@@ -41,11 +41,7 @@ def produced(kafka, isolated):
     kafka.ensure_topic(isolated["topic"], 4, 1)
     factory = RatingFactory(list(read_catalog(CATALOG_CSV).values()), user_pool(40, seed=11), seed=11)
     events = list(generate(factory, EventClock(CLOSED_HOUR - timedelta(hours=3), CLOSED_HOUR, seed=11), Pacer(None), count=EVENTS))
-    producer = kafka.producer()
-    try:
-        stats = publish(producer, isolated["topic"], events)
-    finally:
-        producer.close()
+    stats = publish(connect(kafka), isolated["topic"], events)
     assert stats.acked == EVENTS and stats.errors == 0
     return events
 

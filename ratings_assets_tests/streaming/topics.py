@@ -10,8 +10,9 @@ from kafka.consumer.fetcher import ConsumerRecord
 
 def read_topic(bootstrap_servers: str, topic: str, timeout_s: float = 60.0) -> list[ConsumerRecord]:
     """Every message of `topic`, from the beginning to the end offsets seen when called."""
+    # read_committed: dead letters are written in transactions, and an aborted one must stay invisible.
     consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False, group_id=None,
-                             client_id="ratings-tests-reader")
+                             client_id="ratings-tests-reader", isolation_level="read_committed")
     try:
         partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
         if not partitions:
