@@ -251,9 +251,11 @@ def _rel(path: Path) -> str:
         return str(path)
 
 
-STAGE_NOTE = ("In a micro-batch, the 'foreachBatch collect' with one task per Kafka partition reads, validates "
-              "(Python), joins and caches the batch; the 2-task one collects the cached catalog for the broadcast. "
-              "Task CPU counts the JVM only: validation runs in the Python workers and the writes wait on Cassandra.")
+STAGE_NOTE = ("In a micro-batch, the 4-task 'start' stage (one task per Kafka partition) reads the batch, validates "
+              "it (Python), joins and caches it, a job of its own; 'save records' and 'save records_by_hour' write "
+              "from the cache; 'foreachBatch collect' counts the cached batch by reason and hour. Task CPU counts the "
+              "JVM only: validation runs in the Python workers and the writes wait on Cassandra, all on the same "
+              "cores. What each tuning change bought: [tuning.md](tuning.md).")
 
 
 def _time_sections(results: dict) -> list[str]:
