@@ -50,15 +50,7 @@ class BrokerUnreachable(ConnectionError):
 def producer_config(kafka: KafkaResource) -> dict:
     """librdkafka configuration of the generator's producer: the resource's address, client id and SASL
     settings, plus PRODUCER_SETTINGS. It holds the SASL password: never log it."""
-    config = {
-        "bootstrap.servers": kafka.bootstrap_servers,
-        "client.id": kafka.client_id,
-        "security.protocol": kafka.security_protocol,
-    }
-    if kafka.security_protocol.upper().startswith("SASL"):
-        config.update({"sasl.mechanism": kafka.sasl_mechanism, "sasl.username": kafka.sasl_username,
-                       "sasl.password": kafka.sasl_password})
-    return {**config, **PRODUCER_SETTINGS}
+    return {**kafka.librdkafka_options(), **PRODUCER_SETTINGS}
 
 
 class ClientErrors:

@@ -24,14 +24,20 @@ class KafkaResource(dg.ConfigurableResource):
 
     def client_options(self) -> dict:
         """Connection options every kafka-python client here shares (address, client id, SASL)."""
-        return {"bootstrap_servers": self.bootstrap_servers, "client_id": self.client_id, **self.security_options()}
-
-    def security_options(self) -> dict:
-        """kafka-python's security options (SASL when configured), for clients made elsewhere."""
-        options = {"security_protocol": self.security_protocol}
+        options = {"bootstrap_servers": self.bootstrap_servers, "client_id": self.client_id,
+                   "security_protocol": self.security_protocol}
         if self.security_protocol.startswith("SASL"):
             options.update(sasl_mechanism=self.sasl_mechanism, sasl_plain_username=self.sasl_username,
                            sasl_plain_password=self.sasl_password)
+        return options
+
+    def librdkafka_options(self) -> dict:
+        """The same connection for confluent-kafka clients (the generator, the dead-letter writer). Holds secrets."""
+        options = {"bootstrap.servers": self.bootstrap_servers, "client.id": self.client_id,
+                   "security.protocol": self.security_protocol}
+        if self.security_protocol.upper().startswith("SASL"):
+            options.update({"sasl.mechanism": self.sasl_mechanism, "sasl.username": self.sasl_username,
+                            "sasl.password": self.sasl_password})
         return options
 
     @contextmanager

@@ -1,12 +1,18 @@
 """Dead letters, exactly once: each micro-batch's rejects go out in one Kafka transaction.
 
 The transaction carries the rejected messages and a mark of how far they go:
-the next source offset of each partition, committed as the offsets of a
-consumer group. Both become visible together or not at all. A batch that Spark
-replays (the job died after the transaction but before the checkpoint) finds
-the mark and skips the letters it already wrote; a transaction cut short by a
-crash is aborted when the next writer starts, so readers using
-`isolation.level=read_committed` never see its letters.
+for each source partition, the offset after its last reject, as a record of a
+small compacted topic next to the dead-letter topic (`<dlq>.marks`). Both
+become visible together or not at all. A batch that Spark replays (the job
+died after the transaction but before the checkpoint) finds the mark and skips
+the letters it already wrote; a transaction cut short by a crash is aborted
+when the next writer starts, so readers using `isolation.level=read_committed`
+never see its letters.
+
+librdkafka (confluent-kafka) runs the transactions: every step has a timeout,
+so a broker that goes away fails the batch (and the query restarts) instead
+of hanging it. (Committing the marks as consumer-group offsets instead was
+tried: after a broker restart the group coordinator fenced every new writer.)
 """
 
 from __future__ import annotations
@@ -16,9 +22,8 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from kafka import KafkaAdminClient, KafkaProducer, TopicPartition
-from kafka.errors import KafkaError
-from kafka.structs import OffsetAndMetadata
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
 
 log = logging.getLogger(__name__)
 
@@ -61,37 +66,42 @@ def not_yet_written(letters: Iterable[DeadLetter], marks: dict[int, int]) -> lis
 
 
 def writer_id(source_topic: str, dlq_topic: str) -> str:
-    """Transactional id and consumer group of the one writer from `source_topic` to `dlq_topic`."""
+    """Transactional id of the one writer from `source_topic` to `dlq_topic`."""
     return f"ratings-dead-letters.{source_topic}.{dlq_topic}"
+
+
+def marks_topic(dlq_topic: str) -> str:
+    return f"{dlq_topic}.marks"
 
 
 class DeadLetterWriter:
     """Writes a batch's dead letters to `dlq_topic` in one transaction; a replayed batch writes nothing twice."""
 
-    def __init__(self, client_options: dict, source_topic: str, dlq_topic: str):
-        self.client_options = client_options
-        self.source_topic, self.dlq_topic = source_topic, dlq_topic
+    def __init__(self, options: dict, source_topic: str, dlq_topic: str, timeout_s: float = 60.0):
+        self.options = options  # librdkafka connection settings (address, SASL)
+        self.source_topic, self.dlq_topic, self.timeout_s = source_topic, dlq_topic, timeout_s
+        self.marks_topic = marks_topic(dlq_topic)
         self.id = writer_id(source_topic, dlq_topic)
-        self._producer: KafkaProducer | None = None
+        self._producer: Producer | None = None
         self._marks: dict[int, int] | None = None  # read from Kafka once, then kept in step
 
     def write(self, letters: list[DeadLetter]) -> int:
         """Send the letters not written yet; returns how many were sent."""
         if not letters:
             return 0
-        producer = self._transactional_producer()  # first: an earlier writer's transaction is settled by now
-        marks = self._committed_marks()
-        todo = not_yet_written(letters, marks)
         try:
+            producer = self._transactional_producer()  # first: an earlier writer's transaction is settled by now
+            marks = self._committed_marks()
+            todo = not_yet_written(letters, marks)
+            after = marks_after(letters, marks)
             producer.begin_transaction()
             for letter in todo:
-                producer.send(self.dlq_topic, key=letter.key, value=letter.value,
-                              headers=letter.headers(self.source_topic))
-            after = marks_after(letters, marks)
-            producer.send_offsets_to_transaction(
-                {TopicPartition(self.source_topic, p): OffsetAndMetadata(o, "", -1) for p, o in after.items()}, self.id)
-            producer.commit_transaction()
-        except Exception:
+                self._produce(producer, self.dlq_topic, letter.value, letter.key, letter.headers(self.source_topic))
+            for partition, offset in sorted(after.items()):
+                if offset != marks.get(partition):
+                    self._produce(producer, self.marks_topic, str(offset).encode(), self._mark_key(partition))
+            producer.commit_transaction(self.timeout_s)
+        except KafkaException:
             self.close()  # the next attempt starts a fresh producer, which aborts what this one left open
             raise
         self._marks = after
@@ -100,40 +110,59 @@ class DeadLetterWriter:
         return len(todo)
 
     def close(self) -> None:
-        if self._producer is not None:
-            self._producer.close(timeout=10)
         self._producer, self._marks = None, None
 
-    def _transactional_producer(self) -> KafkaProducer:
+    def _mark_key(self, partition: int) -> bytes:
+        return f"{self.source_topic}:{partition}".encode()
+
+    @staticmethod
+    def _produce(producer: Producer, topic: str, value: bytes | None, key: bytes, headers=None) -> None:
+        while True:
+            try:
+                producer.produce(topic, value, key, headers=headers)
+                return
+            except BufferError:  # the local queue is full: let deliveries make room
+                producer.poll(0.1)
+
+    def _transactional_producer(self) -> Producer:
         if self._producer is None:
-            self._producer = KafkaProducer(
-                **self.client_options,
-                transactional_id=self.id,
-                acks="all",
-                enable_idempotence=True,
-                linger_ms=20,
-                max_request_size=16 * 1024 * 1024,  # a rejected message may be as large as the topic allows
-            )
-            self._producer.init_transactions()  # fences any earlier writer and aborts its open transaction
+            self._ensure_marks_topic()
+            producer = Producer({**self.options, "transactional.id": self.id, "enable.idempotence": True,
+                                 "linger.ms": 20, "message.max.bytes": 16 * 1024 * 1024, "log_level": 2})
+            producer.init_transactions(self.timeout_s)  # fences any earlier writer and aborts its open transaction
+            self._producer = producer
         return self._producer
 
-    def _committed_marks(self, retry_s: float = 60.0) -> dict[int, int]:
-        if self._marks is None:
-            self._marks = {tp.partition: meta.offset for tp, meta in self._group_offsets(retry_s).items()
-                           if tp.topic == self.source_topic and meta.offset >= 0}
-        return self._marks
+    def _ensure_marks_topic(self) -> None:
+        """One compacted partition: the latest mark per source partition is all that is kept."""
+        admin = AdminClient({**self.options, "log_level": 2})
+        futures = admin.create_topics([NewTopic(self.marks_topic, 1, -1, config={"cleanup.policy": "compact"})],
+                                      request_timeout=self.timeout_s)
+        try:
+            futures[self.marks_topic].result(self.timeout_s)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise
 
-    def _group_offsets(self, retry_s: float) -> dict:
-        """The group's committed offsets; retries while the group coordinator is starting or moving."""
-        deadline = time.monotonic() + retry_s
-        while True:
-            admin = KafkaAdminClient(**self.client_options)
-            try:
-                return admin.list_group_offsets(self.id).get(self.id, {})
-            except KafkaError as exc:
-                if not exc.retriable or time.monotonic() > deadline:
-                    raise
-                log.warning("dead-letter marks not readable yet (%r); retrying", exc)
-            finally:
-                admin.close()
-            time.sleep(1)
+    def _committed_marks(self) -> dict[int, int]:
+        """The marks topic read to its end, committed records only; the last mark of each partition wins."""
+        if self._marks is not None:
+            return self._marks
+        consumer = Consumer({**self.options, "group.id": self.id, "isolation.level": "read_committed",
+                             "enable.auto.commit": False, "log_level": 2})
+        try:
+            partition = TopicPartition(self.marks_topic, 0)
+            low, high = consumer.get_watermark_offsets(partition, timeout=self.timeout_s)
+            marks: dict[int, int] = {}
+            consumer.assign([TopicPartition(self.marks_topic, 0, low)])
+            deadline = time.monotonic() + self.timeout_s
+            while high > low and consumer.position([partition])[0].offset < high:  # negative until the first fetch
+                if time.monotonic() > deadline:
+                    raise KafkaException(KafkaError(KafkaError._TIMED_OUT, f"{self.marks_topic} not read to {high}"))
+                for message in consumer.consume(1000, timeout=1.0):
+                    if message.error() is None and message.key().startswith(self._mark_key(0)[:-1]):
+                        marks[int(message.key().rsplit(b":", 1)[1])] = int(message.value())
+            self._marks = marks
+        finally:
+            consumer.close()
+        return self._marks

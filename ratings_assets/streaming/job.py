@@ -53,7 +53,7 @@ class StreamConfig:
     query_name: str = "ratings_to_cassandra"
     # Credentials travel as read/write options, never in the Spark config shown by Dagster.
     kafka_options: dict = field(default_factory=dict, repr=False)
-    kafka_client_options: dict = field(default_factory=dict, repr=False)  # kafka-python's, for the dead letters
+    dead_letter_options: dict = field(default_factory=dict, repr=False)  # librdkafka's (SASL), for the dead letters
     cassandra_options: dict = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -70,7 +70,7 @@ class StreamConfig:
             trigger_seconds=float(settings.TRIGGER_SECONDS.value()),
             max_offsets_per_trigger=int(settings.MAX_OFFSETS_PER_TRIGGER.value()),
             kafka_options=kafka_security_options(),
-            kafka_client_options=kafka_resource().security_options(),
+            dead_letter_options=kafka_resource().librdkafka_options(),
             cassandra_options=cassandra_auth_options(),
         )
         values.update(overrides)
@@ -122,7 +122,8 @@ def enrich(validated: DataFrame, catalog: DataFrame) -> DataFrame:
 def rejected_messages(enriched: DataFrame) -> list[DeadLetter]:
     """The batch's rejects, brought to the driver (a partition at a time) for the transactional write."""
     rejected = enriched.where(F.col("error").isNotNull()).select("partition", "offset", "value", "error", "error_detail")
-    return [DeadLetter(row.partition, row.offset, row.value, row.error, row.error_detail)
+    return [DeadLetter(row.partition, row.offset, None if row.value is None else bytes(row.value), row.error,
+                       row.error_detail)
             for row in rejected.toLocalIterator()]
 
 
@@ -154,7 +155,7 @@ class BatchWriter:
         self.config = config
         self.catalog = catalog
         self.dead_letters = DeadLetterWriter(
-            {"bootstrap_servers": config.kafka_bootstrap, "client_id": "ratings-dead-letters", **config.kafka_client_options},
+            {"bootstrap.servers": config.kafka_bootstrap, **config.dead_letter_options, "client.id": "ratings-dead-letters"},
             config.topic, config.dlq_topic)
         # What batches stored since the last drain(); foreachBatch runs on another thread.
         self._pending: list[BatchSummary] = []

@@ -20,7 +20,7 @@ def topics(kafka, isolated, request):
 
 
 def writer(kafka, source: str, dlq: str) -> DeadLetterWriter:
-    return DeadLetterWriter(kafka.client_options(), source, dlq)
+    return DeadLetterWriter(kafka.librdkafka_options(), source, dlq)
 
 
 def letters(partition: int, offsets: range) -> list[DeadLetter]:
