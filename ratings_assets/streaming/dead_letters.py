@@ -81,6 +81,7 @@ class DeadLetterWriter:
         self.options = options  # librdkafka connection settings (address, SASL)
         self.source_topic, self.dlq_topic, self.timeout_s = source_topic, dlq_topic, timeout_s
         self.marks_topic = marks_topic(dlq_topic)
+        self._mark_prefix = f"{source_topic}:".encode()  # marks are keyed "<source topic>:<partition>"
         self.id = writer_id(source_topic, dlq_topic)
         self._producer: Producer | None = None
         self._marks: dict[int, int] | None = None  # read from Kafka once, then kept in step
@@ -113,7 +114,7 @@ class DeadLetterWriter:
         self._producer, self._marks = None, None
 
     def _mark_key(self, partition: int) -> bytes:
-        return f"{self.source_topic}:{partition}".encode()
+        return self._mark_prefix + str(partition).encode()
 
     @staticmethod
     def _produce(producer: Producer, topic: str, value: bytes | None, key: bytes, headers=None) -> None:
@@ -160,8 +161,8 @@ class DeadLetterWriter:
                 if time.monotonic() > deadline:
                     raise KafkaException(KafkaError(KafkaError._TIMED_OUT, f"{self.marks_topic} not read to {high}"))
                 for message in consumer.consume(1000, timeout=1.0):
-                    if message.error() is None and message.key().startswith(self._mark_key(0)[:-1]):
-                        marks[int(message.key().rsplit(b":", 1)[1])] = int(message.value())
+                    if message.error() is None and message.key().startswith(self._mark_prefix):
+                        marks[int(message.key().removeprefix(self._mark_prefix))] = int(message.value())
             self._marks = marks
         finally:
             consumer.close()
