@@ -88,6 +88,7 @@ def cmd_stream(args) -> int:
     from ratings_assets.localstack.maven import spark_connector_jars
     from ratings_assets.resources import cassandra_resource, ensure_rating_topics, kafka_resource
     from ratings_assets.streaming.job import StreamConfig, run_stream
+    from ratings_assets.streaming.progress import steps_text
     from ratings_assets.streaming.session import build_session, spark_conf_from_settings
 
     # The query fails on a missing topic or table: make them, as `ratings init` does.
@@ -113,7 +114,8 @@ def cmd_stream(args) -> int:
         if summary.get("new_batch"):
             print(f"batch {summary['batch_id']}: {summary['input_rows']:,} rows read, {summary['stored']:,} stored, "
                   f"rejected {summary['rejected'] or 'none'}, {summary['processed_rows_per_second']:,.0f} rows/s, "
-                  f"{summary['batch_duration_ms']} ms, lag {summary['consumer_lag']}", flush=True)
+                  f"{summary['batch_duration_ms']} ms ({steps_text(summary.get('step_seconds') or {})}), "
+                  f"lag {summary['consumer_lag']}", flush=True)
 
     # Ctrl-C asks the loop to stop the query between two py4j calls; interrupting a call
     # in flight (Python's default, and pyspark's own handler) breaks the gateway with a traceback.

@@ -14,6 +14,8 @@ from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Any
 
+import orjson
+
 from ratings_assets.core.hours import hour_of, to_utc
 
 RATING_MIN, RATING_MAX = 1, 10
@@ -28,8 +30,10 @@ MAX_MOVIE_ID = 2**31 - 1  # Cassandra int
 MIN_EVENT_TIME = datetime(1900, 1, 1, tzinfo=timezone.utc)
 
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+_NOT_FLAT = frozenset({float, dict, list})
 
 FIELDS = ("event_id", "name", "movie_id", "movie", "timestamp", "rating")
+_FIELD_SET = frozenset(FIELDS)
 _json_text = json.encoder.encode_basestring  # a str as a JSON string literal, non-ASCII kept (ensure_ascii=False)
 
 
@@ -73,7 +77,9 @@ class RatingEvent:
     def time(self) -> datetime:
         """Event time in UTC at Cassandra's millisecond precision."""
         utc = to_utc(self.timestamp)
-        return utc.replace(microsecond=utc.microsecond // 1000 * 1000)
+        if utc.microsecond % 1000:  # finer than a millisecond (replace is slow: skipped when not needed)
+            utc = utc.replace(microsecond=utc.microsecond // 1000 * 1000)
+        return utc
 
     @property
     def hour(self) -> datetime:
@@ -114,7 +120,7 @@ def _require_text(doc: dict, field: str, max_length: int, reason: Reason) -> str
     value = doc[field]
     if not isinstance(value, str):
         raise InvalidEvent(Reason.WRONG_TYPE, f"{field} must be a string, got {value!r:.40}")
-    if not value.strip():
+    if not value or value.isspace():  # what `not value.strip()` means, without the copy
         raise InvalidEvent(reason, f"{field} is empty")
     if len(value) > max_length:
         raise InvalidEvent(reason, f"{field} is {len(value)} characters, over {max_length}")
@@ -152,6 +158,35 @@ def _reject_nan(token: str) -> float:
     raise ValueError(f"{token} is not JSON")
 
 
+def decode_json(raw: bytes | str) -> Any:
+    """The document in `raw` exactly as `json.loads` reads it, with NaN and Infinity refused.
+
+    orjson decodes an event about 4x faster. Its result is kept only when it
+    is an object of strings, integers, booleans and nulls, where the two agree
+    (a float may be an integer beyond 64 bits that orjson rounded). Anything
+    else, and whatever orjson refuses (lone surrogate escapes, UTF-16, a
+    byte-order mark, NaN), is decoded by the standard library, so every result
+    and every error is its own (ratings_assets_tests/core/test_events.py).
+    """
+    if isinstance(raw, bytes):
+        try:
+            doc = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass
+        else:
+            if type(doc) is dict and _NOT_FLAT.isdisjoint(map(type, doc.values())):
+                return doc
+    return json.loads(raw, parse_constant=_reject_nan)
+
+
+def _reject_fields(doc: dict) -> None:
+    missing = [f for f in FIELDS if doc.get(f) is None]
+    if missing:
+        raise InvalidEvent(Reason.MISSING_FIELD, f"missing {', '.join(missing)}")
+    extra = sorted(set(doc) - _FIELD_SET)
+    raise InvalidEvent(Reason.UNEXPECTED_FIELD, f"unexpected {', '.join(extra)[:200]}")
+
+
 def parse_event(
     raw: bytes | str,
     now: datetime | None = None,
@@ -159,19 +194,15 @@ def parse_event(
 ) -> RatingEvent:
     """Parse and validate one message; raises InvalidEvent with a reason code."""
     try:
-        doc = json.loads(raw, parse_constant=_reject_nan)
+        doc = decode_json(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidEvent(Reason.MALFORMED_JSON, str(exc)[:200]) from None
     except RecursionError:
         raise InvalidEvent(Reason.MALFORMED_JSON, "nested too deeply") from None
     if not isinstance(doc, dict):
         raise InvalidEvent(Reason.NOT_AN_OBJECT, f"expected a JSON object, got {type(doc).__name__}")
-    missing = [f for f in FIELDS if doc.get(f) is None]
-    if missing:
-        raise InvalidEvent(Reason.MISSING_FIELD, f"missing {', '.join(missing)}")
-    extra = sorted(set(doc) - set(FIELDS))
-    if extra:
-        raise InvalidEvent(Reason.UNEXPECTED_FIELD, f"unexpected {', '.join(extra)[:200]}")
+    if doc.keys() != _FIELD_SET or None in doc.values():
+        _reject_fields(doc)
 
     rating = _require_int(doc, "rating")
     if not RATING_MIN <= rating <= RATING_MAX:
@@ -187,4 +218,3 @@ def parse_event(
         timestamp=_parse_timestamp(doc["timestamp"], now or datetime.now(timezone.utc), max_future),
         rating=rating,
     )
-

@@ -19,7 +19,8 @@ def to_utc(ts: datetime) -> datetime:
 
 def hour_of(ts: datetime) -> datetime:
     """The start of the UTC hour holding `ts` (13:59:59.999+00:00 -> 13:00, 14:00:00.000 -> 14:00)."""
-    return to_utc(ts).replace(minute=0, second=0, microsecond=0)
+    utc = to_utc(ts)
+    return datetime(utc.year, utc.month, utc.day, utc.hour, tzinfo=timezone.utc)
 
 
 def hours_in(start: datetime, end: datetime) -> Iterator[datetime]:

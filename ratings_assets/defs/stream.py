@@ -2,7 +2,8 @@
 
 The job runs the Structured Streaming query inside its run and reports every
 batch (and a heartbeat while idle) as an observation of `reviews/records`:
-rows, rates, batch time, offsets and consumer lag plot over time in the UI.
+rows, rates, batch time and its steps, offsets and consumer lag plot over time
+in the UI.
 The supervising sensor launches the job when none runs, and restarts it when
 its run failed, its process vanished (kill -9 leaves the run "started"), or it
 stalled with data waiting; it backs off between attempts and gives up, with
@@ -53,6 +54,8 @@ def observation(summary: dict, last_batch_at: float, run_id: str) -> dg.AssetObs
             "last_batch_at": last_batch_at,
             "worker": f"{socket.gethostname()}:{os.getpid()}",
             "run_id": run_id,
+            # Where the batches' time went: reading and validating, each table's write, the dead letters.
+            **{f"seconds_{step}": seconds for step, seconds in (summary.get("step_seconds") or {}).items()},
         },
     )
 

@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timezone
 from pathlib import Path
 
@@ -133,6 +133,7 @@ class BatchSummary:
     stored: int
     rejected: dict[str, int]  # reason -> count
     hours: list[str]  # partition keys of the hours the batch wrote to
+    step_seconds: dict[str, float] = field(default_factory=dict)  # where the batch's time went
 
     @classmethod
     def from_counts(cls, batch_id: int, rows) -> BatchSummary:
@@ -146,6 +147,19 @@ class BatchSummary:
             else:
                 rejected[error] = rejected.get(error, 0) + count
         return cls(batch_id, stored, rejected, sorted(hours))
+
+
+class StepTimer:
+    """Wall seconds of each named step of a micro-batch, in order."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+        self._last = time.monotonic()
+
+    def done(self, step: str) -> None:
+        now = time.monotonic()
+        self.seconds[step] = round(now - self._last, 3)
+        self._last = now
 
 
 class BatchWriter:
@@ -162,34 +176,48 @@ class BatchWriter:
         self._lock = threading.Lock()
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
-        enriched = enrich(batch, self.catalog).persist()
+        timer = StepTimer()
+        # Only a reject's raw bytes are needed again (for its dead letter): the cache keeps no others.
+        enriched = enrich(batch, self.catalog)
+        enriched = enriched.withColumn("value", F.when(F.col("error").isNotNull(), F.col("value"))).persist()
         try:
+            # The counts read, validate and cache the batch; the writes and the rejects then read the cache.
+            counts = enriched.groupBy("error", "hour").count().collect()
+            timer.done("read_validate")
             valid = enriched.where(F.col("error").isNull()).withColumnRenamed("title", "movie")
-            # Spark reads, validates and caches the batch once (its own job), then both writes and the
-            # counts read the cache; the dead letters go last, after every row of the batch is stored.
             self._save(valid.select(*RECORDS_COLUMNS), RECORDS_TABLE)
+            timer.done(RECORDS_TABLE)
             self._save(valid.select(*RECORDS_BY_HOUR_COLUMNS), RECORDS_BY_HOUR_TABLE)
-            summary = BatchSummary.from_counts(batch_id, enriched.groupBy("error", "hour").count().collect())
+            timer.done(RECORDS_BY_HOUR_TABLE)
+            summary = BatchSummary.from_counts(batch_id, counts)
+            # Dead letters go last, after every row of the batch is stored.
             if summary.rejected:
                 self.dead_letters.write(rejected_messages(enriched))
+            timer.done("dead_letters")
         finally:
             enriched.unpersist()
-        log.info("batch %s: %s rows stored, rejected %s", batch_id, summary.stored, summary.rejected)
+        summary = replace(summary, step_seconds=timer.seconds)
+        log.info("batch %s: %s rows stored, rejected %s, seconds %s", batch_id, summary.stored, summary.rejected,
+                 summary.step_seconds)
         with self._lock:
             self._pending.append(summary)
 
     def drain(self) -> dict:
-        """Rows stored, rejections by reason and hours touched by the batches since the last call."""
+        """Rows stored, rejections by reason, hours touched and step seconds of the batches since the last call."""
         with self._lock:
             pending, self._pending = self._pending, []
         rejected: dict[str, int] = {}
+        step_seconds: dict[str, float] = {}
         for summary in pending:
             for reason, count in summary.rejected.items():
                 rejected[reason] = rejected.get(reason, 0) + count
+            for step, seconds in summary.step_seconds.items():
+                step_seconds[step] = round(step_seconds.get(step, 0.0) + seconds, 3)
         return {
             "stored": sum(s.stored for s in pending),
             "rejected": rejected,
             "hours": sorted({hour for s in pending for hour in s.hours}),
+            "step_seconds": step_seconds,
         }
 
     def _save(self, frame: DataFrame, table: str) -> None:

@@ -54,6 +54,9 @@ def spark_conf(
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.shuffle.partitions": "4",
         "spark.sql.execution.arrow.maxRecordsPerBatch": "20000",
+        # A micro-batch is cached for one batch only: compressing it cost a fifth of the read-and-validate
+        # step (4.3 vs 5.3 s per 400k events, `ratings bench`-style A/B in docs/benchmarks/tuning.md).
+        "spark.sql.inMemoryColumnarStorage.compressed": "false",
         "spark.ui.showConsoleProgress": "false",
         # Measured by `ratings bench`: more rows per batch statement and more writes in
         # flight halve Cassandra's CPU per row (18k -> 40k rows/s on 2 cores).

@@ -23,6 +23,8 @@ VALIDATED_SCHEMA = (
 )
 
 _EVENT_COLUMNS = ("event_id", "name", "movie_id", "event_movie", "time", "hour", "bucket", "rating")
+_ROW_COLUMNS = (*_EVENT_COLUMNS, "error", "error_detail")
+_NO_EVENT = (None,) * len(_EVENT_COLUMNS)
 _ARROW_SCHEMA = pa.schema(
     [
         ("event_id", pa.string()),
@@ -44,25 +46,17 @@ _ARROW_SCHEMA = pa.schema(
 
 def validate_rows(values: list[bytes | None], now: datetime) -> dict[str, list]:
     """Column lists for a batch of message values: event fields or an error per row."""
-    out: dict[str, list] = {name: [] for name in (*_EVENT_COLUMNS, "error", "error_detail")}
+    rows = []
     for raw in values:
         try:
             event = parse_event(raw if raw is not None else b"", now=now)
         except InvalidEvent as exc:
-            for name in _EVENT_COLUMNS:
-                out[name].append(None)
-            out["error"].append(str(exc.reason))
-            out["error_detail"].append(exc.detail)
+            rows.append((*_NO_EVENT, str(exc.reason), exc.detail))
             continue
-        for name, value in zip(
-            _EVENT_COLUMNS,
-            (event.event_id, event.name, event.movie_id, event.movie, event.time, event.hour,
-             hour_bucket(event.name), event.rating),
-        ):
-            out[name].append(value)
-        out["error"].append(None)
-        out["error_detail"].append(None)
-    return out
+        rows.append((event.event_id, event.name, event.movie_id, event.movie, event.time, event.hour,
+                     hour_bucket(event.name), event.rating, None, None))
+    columns = zip(*rows) if rows else [[]] * len(_ROW_COLUMNS)
+    return dict(zip(_ROW_COLUMNS, map(list, columns)))
 
 
 def validate_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:

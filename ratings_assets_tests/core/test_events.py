@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ratings_assets.core.events import InvalidEvent, RatingEvent, Reason, parse_event
+from ratings_assets.core.events import InvalidEvent, RatingEvent, Reason, decode_json, parse_event
 
 NOW = datetime(2025, 3, 15, 12, 0, tzinfo=timezone.utc)
 GOOD = {
@@ -134,3 +134,53 @@ def test_details_quoting_lone_surrogates_can_be_written_as_utf8(raw):
 
 def test_a_surrogate_pair_escape_is_one_legal_character():
     assert parse_event(doc(name="Fan \U0001F3AC"), now=NOW).name == "Fan \U0001F3AC"
+
+
+# decode_json: orjson first, the standard library for what orjson refuses. Its results and errors must be json.loads's.
+def _stdlib(raw):
+    def refuse(token):
+        raise ValueError(token)
+    return json.loads(raw, parse_constant=refuse)
+
+
+def _outcome(decode, raw):
+    """repr of the document (tells 1 from 1.0, -0.0 from 0.0, key order), or the error's type and text."""
+    try:
+        return "ok", repr(decode(raw))
+    except RecursionError:
+        return "error", "RecursionError"
+    except (ValueError, UnicodeDecodeError) as exc:
+        return "error", type(exc).__name__
+
+
+any_text = st.lists(st.integers(0, 0x10FFFF), max_size=12).map(lambda cps: "".join(map(chr, cps)))  # lone surrogates too
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.integers(-(2**80), 2**80) | st.floats(allow_nan=False) | any_text,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(any_text, inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@st.composite
+def json_documents(draw):
+    """Texts a producer might send: valid JSON in several encodings, with duplicate keys, or one character off."""
+    text = json.dumps(draw(json_values), ensure_ascii=draw(st.booleans()))
+    if draw(st.booleans()) and text.startswith("{") and len(text) > 2:
+        text = text[:-1] + "," + text[1:]  # every key twice: the last one wins
+    if draw(st.booleans()):
+        at = draw(st.integers(0, len(text)))
+        text = text[:at] + draw(st.sampled_from(['"', "\\", "\x00", "NaN", "-Infinity", "1e999", " ", "]"])) + text[at:]
+    encoding = draw(st.sampled_from(["utf-8", "utf-8-sig", "utf-16", "utf-32-le", "str"]))
+    return text if encoding == "str" else text.encode(encoding, "surrogatepass")
+
+
+@given(json_documents() | st.binary(max_size=200))
+def test_decode_json_agrees_with_the_standard_library(raw):
+    assert _outcome(decode_json, raw) == _outcome(_stdlib, raw)
+
+
+@pytest.mark.parametrize("raw", [b'{"a": 1, "a": 2}', b'{"n": 1e400}', b'{"n": 123456789012345678901234567890}',
+                                 b"18446744073709551616", b"-9223372036854775809", b"[0.1000000000000000055511151231257827]",
+                                 b'"\\ud800"', b"\xef\xbb\xbf{}", b"[" * 2000 + b"]" * 2000, b'{"x": NaN}'])
+def test_decode_json_agrees_on_what_orjson_reads_differently(raw):
+    assert _outcome(decode_json, raw) == _outcome(_stdlib, raw)

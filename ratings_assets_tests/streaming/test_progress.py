@@ -1,4 +1,4 @@
-from ratings_assets.streaming.progress import consumer_lag, progress_summary
+from ratings_assets.streaming.progress import consumer_lag, progress_summary, steps_text
 
 PROGRESS = {
     "batchId": 7,
@@ -28,3 +28,8 @@ def test_summary_carries_rates_duration_offsets_and_lag():
 def test_lag_is_unknown_before_spark_knows_the_latest_offsets():
     assert consumer_lag({"t": {"0": 5}}, None) is None
     assert consumer_lag(None, {"t": {"0": 5, "1": 2}}) == 7
+
+
+def test_steps_text_lists_each_step_in_order():
+    assert steps_text({"read_validate": 4.14, "records": 5.0}) == "read_validate 4.1 s, records 5.0 s"
+    assert steps_text({}) == "no steps timed"
