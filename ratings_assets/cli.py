@@ -33,11 +33,10 @@ def cmd_catalog(args) -> int:
 
 def cmd_init(args) -> int:
     """Create the topics and the Cassandra schema, idempotently."""
-    from ratings_assets.resources import cassandra_resource, ensure_rating_topics, kafka_resource
+    from ratings_assets.resources import cassandra_resource, ensure_pipeline_storage, kafka_resource
 
-    for topic in ensure_rating_topics(kafka_resource()):
+    for topic in ensure_pipeline_storage(kafka_resource(), cassandra_resource()):
         print(f"topic {topic}")
-    cassandra_resource().ensure_schema()
     print(f"keyspace {settings.KEYSPACE.value()} with tables records, records_by_hour ready")
     return 0
 
@@ -86,19 +85,18 @@ def cmd_stream(args) -> int:
 
     from ratings_assets.localstack.config import StackConfig
     from ratings_assets.localstack.maven import spark_connector_jars
-    from ratings_assets.resources import cassandra_resource, ensure_rating_topics, kafka_resource
+    from ratings_assets.resources import cassandra_resource, ensure_pipeline_storage, kafka_resource
     from ratings_assets.streaming.job import StreamConfig, run_stream
     from ratings_assets.streaming.progress import steps_text
     from ratings_assets.streaming.session import build_session, spark_conf_from_settings
 
     # The query fails on a missing topic or table: make them, as `ratings init` does.
     try:
-        ensure_rating_topics(kafka_resource())
+        ensure_pipeline_storage(kafka_resource(), cassandra_resource())
     except KafkaError as exc:
         print(f"error: cannot reach Kafka at {settings.KAFKA_BOOTSTRAP.value()} to check the topics: {exc!r}",
               file=sys.stderr)
         return 1
-    cassandra_resource().ensure_schema()
     spark_connector_jars(StackConfig.from_env())
     overrides = {"available_now": args.available_now}
     if args.trigger is not None:

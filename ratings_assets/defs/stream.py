@@ -21,7 +21,7 @@ from dagster_pyspark import LazyPySparkResource
 
 from ratings_assets import settings
 from ratings_assets.defs.records import RECORDS_KEY
-from ratings_assets.resources import ensure_rating_topics
+from ratings_assets.resources import ensure_pipeline_storage
 from ratings_assets.resources.cassandra import CassandraResource
 from ratings_assets.resources.kafka import KafkaResource
 from ratings_assets.streaming.checkpoint_lock import checkpoint_lock
@@ -65,8 +65,7 @@ def run_ratings_stream(context: dg.OpExecutionContext, spark: LazyPySparkResourc
                        cassandra: CassandraResource) -> None:
     config = StreamConfig.from_settings()
     # The query fails on a missing topic or table, whether or not their assets were materialized.
-    ensure_rating_topics(kafka)
-    cassandra.ensure_schema()
+    ensure_pipeline_storage(kafka, cassandra)
     context.log.info(f"streaming {config.topic} -> {config.keyspace}.records, checkpoint {config.checkpoint_dir}")
     last_batch_at = 0.0
 

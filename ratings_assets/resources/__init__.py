@@ -15,6 +15,7 @@ from ratings_assets import settings
 from ratings_assets.resources.cassandra import CassandraResource
 from ratings_assets.resources.kafka import KafkaResource
 from ratings_assets.settings import Setting
+from ratings_assets.streaming.dead_letters import MARKS_TOPIC_CONFIG, marks_topic
 from ratings_assets.streaming.session import spark_conf_from_settings
 
 Resolve = Callable[[Setting], object]
@@ -30,11 +31,20 @@ def kafka_resource(resolve: Resolve = Setting.value) -> KafkaResource:
     )
 
 
-def ensure_rating_topics(kafka: KafkaResource) -> tuple[dict, dict]:
-    """The rating topic and its dead-letter topic, created if missing with the configured layout."""
+def ensure_rating_topics(kafka: KafkaResource) -> list[dict]:
+    """The rating topic, its dead-letter topic and the latter's compacted marks, created if missing."""
     replication = int(settings.TOPIC_REPLICATION.value())
-    return (kafka.ensure_topic(settings.TOPIC.value(), int(settings.TOPIC_PARTITIONS.value()), replication),
-            kafka.ensure_topic(settings.DLQ_TOPIC.value(), 1, replication))
+    dlq = settings.DLQ_TOPIC.value()
+    return [kafka.ensure_topic(settings.TOPIC.value(), int(settings.TOPIC_PARTITIONS.value()), replication),
+            kafka.ensure_topic(dlq, 1, replication),
+            kafka.ensure_topic(marks_topic(dlq), 1, replication, MARKS_TOPIC_CONFIG)]
+
+
+def ensure_pipeline_storage(kafka: KafkaResource, cassandra: CassandraResource) -> list[dict]:
+    """What the streaming query reads and writes: the topics, the keyspace and tables (idempotent)."""
+    topics = ensure_rating_topics(kafka)
+    cassandra.ensure_schema()
+    return topics
 
 
 def cassandra_resource(resolve: Resolve = Setting.value) -> CassandraResource:

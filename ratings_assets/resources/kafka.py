@@ -11,6 +11,9 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import KafkaTimeoutError, TopicAlreadyExistsError
 
+# kafka-python spells a librdkafka option with `_` for `.`, except these.
+_KAFKA_PYTHON_NAMES = {"sasl.username": "sasl_plain_username", "sasl.password": "sasl_plain_password"}
+
 
 class KafkaResource(dg.ConfigurableResource):
     """A Kafka cluster: topic administration, dead-letter counts, offsets for lag."""
@@ -22,23 +25,19 @@ class KafkaResource(dg.ConfigurableResource):
     sasl_username: str = ""
     sasl_password: str = ""
 
-    def client_options(self) -> dict:
-        """Connection options every kafka-python client here shares (address, client id, SASL)."""
-        options = {"bootstrap_servers": self.bootstrap_servers, "client_id": self.client_id,
-                   "security_protocol": self.security_protocol}
-        if self.security_protocol.startswith("SASL"):
-            options.update(sasl_mechanism=self.sasl_mechanism, sasl_plain_username=self.sasl_username,
-                           sasl_plain_password=self.sasl_password)
-        return options
-
     def librdkafka_options(self) -> dict:
-        """The same connection for confluent-kafka clients (the generator, the dead-letter writer). Holds secrets."""
+        """Address, client id and SASL for confluent-kafka clients (the generator, the dead-letter writer). Holds secrets."""
         options = {"bootstrap.servers": self.bootstrap_servers, "client.id": self.client_id,
                    "security.protocol": self.security_protocol}
         if self.security_protocol.upper().startswith("SASL"):
             options.update({"sasl.mechanism": self.sasl_mechanism, "sasl.username": self.sasl_username,
                             "sasl.password": self.sasl_password})
         return options
+
+    def client_options(self) -> dict:
+        """The same connection under kafka-python's names (admin, consumers)."""
+        return {_KAFKA_PYTHON_NAMES.get(name, name.replace(".", "_")): value
+                for name, value in self.librdkafka_options().items()}
 
     @contextmanager
     def admin(self) -> Iterator[KafkaAdminClient]:

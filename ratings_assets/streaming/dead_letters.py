@@ -74,6 +74,10 @@ def marks_topic(dlq_topic: str) -> str:
     return f"{dlq_topic}.marks"
 
 
+# One compacted partition: the latest mark per source partition is all that is kept.
+MARKS_TOPIC_CONFIG = {"cleanup.policy": "compact"}
+
+
 class DeadLetterWriter:
     """Writes a batch's dead letters to `dlq_topic` in one transaction; a replayed batch writes nothing twice."""
 
@@ -135,9 +139,9 @@ class DeadLetterWriter:
         return self._producer
 
     def _ensure_marks_topic(self) -> None:
-        """One compacted partition: the latest mark per source partition is all that is kept."""
+        """For a dead-letter topic made elsewhere than `ensure_rating_topics` (which gives the marks its replication)."""
         admin = AdminClient({**self.options, "log_level": 2})
-        futures = admin.create_topics([NewTopic(self.marks_topic, 1, -1, config={"cleanup.policy": "compact"})],
+        futures = admin.create_topics([NewTopic(self.marks_topic, 1, -1, config=MARKS_TOPIC_CONFIG)],
                                       request_timeout=self.timeout_s)
         try:
             futures[self.marks_topic].result(self.timeout_s)
