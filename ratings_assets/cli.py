@@ -285,15 +285,13 @@ def cmd_bench(args) -> int:
     """Throughput, latency, aggregation time and memory, measured on this machine (docs/benchmarks)."""
     import shlex
 
+    from ratings_assets.bench.ab import parse_settings, parse_variant, run_ab
     from ratings_assets.bench.runner import BenchOptions, run
     from ratings_assets.bench.stats import parse_size
 
-    conf = {}
-    for item in args.conf:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"--conf {item!r} is not KEY=VALUE")
-        conf[key.strip()] = value.strip()
+    if args.ab:
+        return run_ab([parse_variant(text) for text in args.ab], parse_size(args.events or "400k"), args.runs or 4,
+                      partitions=args.partitions or 4, users=args.users or 1000, output=args.output)
     options = BenchOptions.for_mode(
         "smoke" if args.smoke else "full",
         events=parse_size(args.events) if args.events else None,
@@ -304,7 +302,7 @@ def cmd_bench(args) -> int:
         preload_runs=args.preload_runs,
         probe=False if args.no_probe else None,
         output=args.output,
-        conf=conf,
+        conf=parse_settings(args.conf),
         command=shlex.join(["ratings", "bench", *sys.argv[2:]]),
     )
     return run(options)
@@ -396,6 +394,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--max-offsets", type=int, help="maxOffsetsPerTrigger of the stream (default: the job's)")
     bench.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE", help="Spark/connector setting to try")
     bench.add_argument("--no-probe", action="store_true", help="skip the sustained-rate probe of the full run")
+    bench.add_argument("--ab", action="append", default=[], metavar="NAME:KEY=VALUE[,KEY=VALUE]",
+                       help="instead: drain --events (default 400k) in turns, the job's settings against each such "
+                            "variant of Spark SQL settings, --runs (default 4) turns each (.local/bench/ab.json)")
     bench.add_argument("--output", type=Path, help="results JSON (default docs/benchmarks/results.json; smoke .local/bench/smoke.json)")
     bench.set_defaults(func=cmd_bench)
     demo = sub.add_parser("demo", help="run everything locally (make run): services, generator, stream, Dagster UI")

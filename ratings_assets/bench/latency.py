@@ -78,6 +78,7 @@ def steady_latency(spark: SparkSession, kafka: KafkaResource, cassandra: Cassand
             raise RuntimeError(f"only {stored:,} of {published.acked:,} events stored {drain_timeout_s:g} s after the feed ended")
     finally:
         stop_when_idle(query)
+        writer.close()
     since = datetime.fromtimestamp(feed.started_at + warmup_s, timezone.utc)
     until = datetime.now(timezone.utc)
     latencies = stored_latencies(cassandra, since, until)

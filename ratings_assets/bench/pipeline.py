@@ -82,7 +82,7 @@ def _lag(kafka: KafkaResource, topic: str, query) -> int:
 def probe_rate(spark: SparkSession, kafka: KafkaResource, config: StreamConfig, recorder: ProgressRecorder,
                workload: Workload, rate: float, seconds: float, warmup_s: float, salt: int) -> ProbeResult:
     """One rate: feed for `seconds`, sample lag every second, then let the query catch up."""
-    query, _writer = start_query(spark, config)
+    query, writer = start_query(spark, config)
     samples: list[tuple[float, float]] = []
     catch_up = None
     try:
@@ -103,6 +103,7 @@ def probe_rate(spark: SparkSession, kafka: KafkaResource, config: StreamConfig, 
             time.sleep(0.5)
     finally:
         stop_when_idle(query)
+        writer.close()
     steady = [(t, lag) for t, lag in samples if t >= warmup_s]
     stable = lag_is_stable(steady, rate) if steady else False
     if stable and published.rate < 0.95 * rate:

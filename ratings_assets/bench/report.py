@@ -251,11 +251,13 @@ def _rel(path: Path) -> str:
         return str(path)
 
 
-STAGE_NOTE = ("In a micro-batch, the 4-task 'start' stage (one task per Kafka partition) reads the batch, validates "
-              "it (Python), joins and caches it, a job of its own; 'save records' and 'save records_by_hour' write "
-              "from the cache; 'foreachBatch collect' counts the cached batch by reason and hour. Task CPU counts the "
-              "JVM only: validation runs in the Python workers and the writes wait on Cassandra, all on the same "
-              "cores. What each tuning change bought: [tuning.md](tuning.md).")
+STAGE_NOTE = ("In a micro-batch, 'foreachBatch collect [4 tasks]' (one task per Kafka partition) is the batch's "
+              "counts by reason and hour, which read the batch, validate it (Python), join and cache it; 'save "
+              "records' and 'save records_by_hour' then write from the cache. Spark names stages after the call "
+              "site, and inside foreachBatch some runs show 'start' instead. Task CPU counts the JVM only: "
+              "validation runs in the Python workers and the writes wait on Cassandra, all on the same cores. The "
+              "stream also times these steps itself (`read_validate`, `records`, `records_by_hour`, `dead_letters`: "
+              "its log line and the UI's metadata). What each tuning change bought: [tuning.md](tuning.md).")
 
 
 def _time_sections(results: dict) -> list[str]:

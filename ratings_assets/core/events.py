@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from enum import StrEnum
-from typing import Any
+from typing import Any, NoReturn
 
 import orjson
 
@@ -179,7 +179,8 @@ def decode_json(raw: bytes | str) -> Any:
     return json.loads(raw, parse_constant=_reject_nan)
 
 
-def _reject_fields(doc: dict) -> None:
+def _reject_fields(doc: dict) -> NoReturn:
+    """For a document whose fields are not exactly FIELDS, all non-null."""
     missing = [f for f in FIELDS if doc.get(f) is None]
     if missing:
         raise InvalidEvent(Reason.MISSING_FIELD, f"missing {', '.join(missing)}")

@@ -220,6 +220,11 @@ class BatchWriter:
             "step_seconds": step_seconds,
         }
 
+    def close(self) -> None:
+        """After the query stopped: the dead-letter producer, and the catalog cached for this query."""
+        self.dead_letters.close()
+        self.catalog.unpersist()
+
     def _save(self, frame: DataFrame, table: str) -> None:
         (
             frame.write.format(CASSANDRA_FORMAT)
@@ -292,4 +297,4 @@ def run_stream(
     finally:
         if query.isActive:
             query.stop()
-        writer.dead_letters.close()
+        writer.close()

@@ -1,0 +1,37 @@
+import pytest
+
+from ratings_assets.bench.ab import Drain, parse_settings, parse_variant, rotated, summarize
+
+
+def test_variant_names_its_settings():
+    assert parse_variant("nocomp:spark.sql.inMemoryColumnarStorage.compressed=false") == (
+        "nocomp", {"spark.sql.inMemoryColumnarStorage.compressed": "false"})
+    assert parse_variant(" two : a=1 , b = x=y ") == ("two", {"a": "1", "b": "x=y"})
+
+
+@pytest.mark.parametrize("text", ["nocolon", ":a=1", "baseline:a=1", "v:novalue", "v:=1"])
+def test_malformed_variants_are_refused_with_the_flag_named(text):
+    with pytest.raises(ValueError, match="--ab"):
+        parse_variant(text)
+
+
+def test_settings_must_be_key_value():
+    assert parse_settings(["a=1", "b="]) == {"a": "1", "b": ""}
+    with pytest.raises(ValueError, match="--conf 'oops' is not KEY=VALUE"):
+        parse_settings(["oops"])
+
+
+def test_summary_takes_medians_per_variant_in_first_seen_order():
+    drains = [Drain("baseline", 100, 5, 10), Drain("v", 120, 4, 10), Drain("baseline", 90, 6, 11),
+              Drain("v", 130, 3, 9), Drain("baseline", 95, 7, 12), Drain("v", 110, 5, 11)]
+    summary = summarize(drains)
+    assert list(summary) == ["baseline", "v"]
+    assert summary["baseline"] == {"drains": 3, "events_per_s": 95, "read_validate_s": 6, "writes_s": 11}
+    assert summary["v"] == {"drains": 3, "events_per_s": 120, "read_validate_s": 4, "writes_s": 10}
+
+
+def test_each_round_starts_one_turn_further_so_every_turn_leads_once():
+    turns = ["baseline", "a", "b"]
+    rounds = [rotated(turns, r) for r in range(3)]
+    assert rounds == [["baseline", "a", "b"], ["a", "b", "baseline"], ["b", "baseline", "a"]]
+    assert [r[0] for r in rounds] == turns and all(sorted(r) == sorted(turns) for r in rounds)
