@@ -289,6 +289,10 @@ def cmd_bench(args) -> int:
     from ratings_assets.bench.runner import BenchOptions, run
     from ratings_assets.bench.stats import parse_size
 
+    if args.validator:
+        from ratings_assets.bench.validator import run_validator_bench
+
+        return run_validator_bench(parse_size(args.events or "100k"), passes=args.runs or 5)
     if args.ab:
         return run_ab([parse_variant(text) for text in args.ab], parse_size(args.events or "400k"), args.runs or 4,
                       partitions=args.partitions or 4, users=args.users or 1000, output=args.output)
@@ -394,6 +398,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--max-offsets", type=int, help="maxOffsetsPerTrigger of the stream (default: the job's)")
     bench.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE", help="Spark/connector setting to try")
     bench.add_argument("--no-probe", action="store_true", help="skip the sustained-rate probe of the full run")
+    bench.add_argument("--validator", action="store_true",
+                       help="instead: the validator's CPU per event, in-process, over --events (default 100k) "
+                            "generator events, best of --runs (default 5)")
     bench.add_argument("--ab", action="append", default=[], metavar="NAME:KEY=VALUE[,KEY=VALUE]",
                        help="instead: drain --events (default 400k) in turns, the job's settings against each such "
                             "variant of Spark SQL settings, --runs (default 4) turns each (.local/bench/ab.json)")

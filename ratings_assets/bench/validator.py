@@ -1,0 +1,40 @@
+"""`ratings bench --validator`: the streaming validator's CPU per event, in-process (no Spark, no services).
+
+It times `validate_rows` (the work of `mapInArrow` on the executors, minus Arrow
+I/O) over the same N generator events, best of several passes, and `parse_event`
+alone for comparison: the figure tuning.md quotes for validation changes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+from ratings_assets.bench.env import Hours, catalog_movies
+from ratings_assets.bench.generator import Workload
+from ratings_assets.core.events import parse_event
+from ratings_assets.generator.ratings import EventClock
+from ratings_assets.generator.users import user_pool
+from ratings_assets.streaming.validation import validate_rows
+
+
+def cpu_us_per_item(func: Callable[[], object], items: int, passes: int) -> float:
+    """Best-of-`passes` process CPU time of `func()`, per item, in µs."""
+    best = float("inf")
+    for _ in range(passes):
+        started = time.process_time()
+        func()
+        best = min(best, time.process_time() - started)
+    return best / items * 1e6
+
+
+def run_validator_bench(events: int, passes: int = 5, seed: int = 7) -> int:
+    factory = Workload(catalog_movies(), user_pool(1000, seed=seed), seed).factory(salt=1)
+    clock = EventClock(*Hours.window(Hours.before().pipeline), seed=seed)
+    values = [factory.make(clock()).to_json() for _ in range(events)]
+    now = datetime.now(timezone.utc)
+    print(f"{events:,} generator events, best of {passes} passes, CPU time per event:")
+    print(f"  parse_event    {cpu_us_per_item(lambda: [parse_event(v, now=now) for v in values], events, passes):6.2f} µs")
+    print(f"  validate_rows  {cpu_us_per_item(lambda: validate_rows(values, now), events, passes):6.2f} µs")
+    return 0
