@@ -285,17 +285,18 @@ def cmd_bench(args) -> int:
     """Throughput, latency, aggregation time and memory, measured on this machine (docs/benchmarks)."""
     import shlex
 
-    from ratings_assets.bench.ab import parse_settings, parse_variant, run_ab
+    from ratings_assets.bench.ab import parse_variant, run_ab
     from ratings_assets.bench.runner import BenchOptions, run
-    from ratings_assets.bench.stats import parse_size
+    from ratings_assets.bench.stats import parse_settings, parse_size
 
     if args.validator:
         from ratings_assets.bench.validator import run_validator_bench
 
         return run_validator_bench(parse_size(args.events or "100k"), passes=args.runs or 5)
     if args.ab:
+        given = {"partitions": args.partitions, "users": args.users, "output": args.output}
         return run_ab([parse_variant(text) for text in args.ab], parse_size(args.events or "400k"), args.runs or 4,
-                      partitions=args.partitions or 4, users=args.users or 1000, output=args.output)
+                      **{name: value for name, value in given.items() if value is not None})
     options = BenchOptions.for_mode(
         "smoke" if args.smoke else "full",
         events=parse_size(args.events) if args.events else None,

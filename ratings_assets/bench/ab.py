@@ -14,29 +14,19 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import median
 
-from ratings_assets import settings
-from ratings_assets.bench.env import Hours, Names, Services, catalog_movies, isolated, new_run_id, spark_session
+from ratings_assets.bench import pipeline
+from ratings_assets.bench.env import (Hours, Names, Services, catalog_movies, isolated, new_run_id, spark_session,
+                                      stream_config)
 from ratings_assets.bench.generator import Workload, preload
 from ratings_assets.core.tables import RECORDS_BY_HOUR_TABLE, RECORDS_TABLE
+from ratings_assets.bench.stats import parse_settings
 from ratings_assets.paths import REPO_ROOT
 
 BASELINE = "baseline"
-
-
-def parse_settings(items: list[str], flag: str = "--conf") -> dict[str, str]:
-    """KEY=VALUE strings as a dict; a clear error for anything else."""
-    parsed = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"{flag} {item!r} is not KEY=VALUE")
-        parsed[key.strip()] = value.strip()
-    return parsed
 
 
 def parse_variant(text: str) -> tuple[str, dict[str, str]]:
@@ -82,7 +72,6 @@ def run_ab(variants: list[tuple[str, dict[str, str]]], events: int, rounds: int,
            users: int = 1000, seed: int = 7, output: Path | None = None) -> int:
     from ratings_assets.bench.sparkmon import ProgressRecorder
     from ratings_assets.generator.users import user_pool
-    from ratings_assets.streaming.job import StreamConfig, run_stream
 
     turns = [(BASELINE, {}), *variants]
     services = Services.up()
@@ -111,26 +100,13 @@ def run_ab(variants: list[tuple[str, dict[str, str]]], events: int, rounds: int,
                         spark.conf.set(key, value)
                 names = Names.fresh(run_id, f"ab{index}", scratch)
                 with isolated(services, names):
-                    dlq = names.new_topic("dlq")
-                    services.kafka.ensure_topic(dlq, 1, 1)
-                    config = StreamConfig(
-                        kafka_bootstrap=services.kafka.bootstrap_servers, topic=topic, dlq_topic=dlq,
-                        keyspace=names.keyspace, catalog_path=settings.CATALOG.value(),
-                        checkpoint_dir=names.checkpoint("ab"), query_name=f"ab_{index}", available_now=True)
-                    steps: dict[str, float] = {}
-
-                    def on_progress(summary: dict, steps=steps) -> None:
-                        for step, seconds in (summary.get("step_seconds") or {}).items():
-                            steps[step] = steps.get(step, 0.0) + seconds
-
-                    started = time.monotonic()
-                    run_stream(spark, config, on_progress, poll_seconds=1)
-                    seconds = time.monotonic() - started
-                    recorder.take(config.query_name, rows=events)
-                drain = Drain(variant, events / seconds, steps.get("read_validate", 0.0),
+                    result = pipeline.drain(spark, stream_config(services, names, topic, f"ab{index}"), recorder,
+                                            published.acked)
+                steps = result.step_seconds
+                drain = Drain(variant, result.rate, steps.get("read_validate", 0.0),
                               steps.get(RECORDS_TABLE, 0.0) + steps.get(RECORDS_BY_HOUR_TABLE, 0.0), steps)
-                print(f"drain {index} {variant}: {drain.events_per_s:,.0f} ev/s in {seconds:.1f} s, read+validate "
-                      f"{drain.read_validate_s:.2f} s, writes {drain.writes_s:.2f} s "
+                print(f"drain {index} {variant}: {drain.events_per_s:,.0f} ev/s in {result.seconds:.1f} s, "
+                      f"read+validate {drain.read_validate_s:.2f} s, writes {drain.writes_s:.2f} s "
                       f"(load average {os.getloadavg()[0]:.1f})", flush=True)
                 if variant != "warm-up":
                     drains.append(drain)

@@ -185,3 +185,16 @@ def stop_when_idle(query, timeout_s: float = 15.0) -> None:
     while query.isActive and query.status.get("isTriggerActive") and time.monotonic() < deadline:
         time.sleep(0.05)
     query.stop()
+
+
+def stream_config(services: Services, names: Names, topic: str, purpose: str, **changes):
+    """The job's StreamConfig for a benchmark query: its own dead-letter topic, keyspace and checkpoint."""
+    from ratings_assets.streaming.job import StreamConfig, cassandra_auth_options, kafka_security_options
+
+    dlq = names.new_topic("dlq")
+    services.kafka.ensure_topic(dlq, 1, 1)
+    return StreamConfig(
+        kafka_bootstrap=services.kafka.bootstrap_servers, topic=topic, dlq_topic=dlq, keyspace=names.keyspace,
+        catalog_path=settings.CATALOG.value(), checkpoint_dir=names.checkpoint(purpose), query_name=f"bench_{purpose}",
+        kafka_options=kafka_security_options(), cassandra_options=cassandra_auth_options(), **changes,
+    )

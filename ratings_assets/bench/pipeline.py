@@ -29,6 +29,7 @@ class DrainResult:
     seconds: float
     batches: list[dict]
     phases_ms: dict[str, int]
+    step_seconds: dict[str, float] = field(default_factory=dict)  # BatchWriter's steps, summed over the batches
 
     @property
     def rate(self) -> float:
@@ -39,10 +40,13 @@ def drain(spark: SparkSession, config: StreamConfig, recorder: ProgressRecorder,
     """run_stream(available_now=True) over a topic holding `expected` events: events/s start to finish."""
     config = replace(config, available_now=True)
     stored = 0
+    steps: dict[str, float] = {}
 
     def on_progress(summary: dict) -> None:
         nonlocal stored
         stored += summary.get("stored", 0)
+        for step, seconds in (summary.get("step_seconds") or {}).items():
+            steps[step] = steps.get(step, 0.0) + seconds
 
     started = time.monotonic()
     run_stream(spark, config, on_progress, poll_seconds=1)
@@ -50,7 +54,7 @@ def drain(spark: SparkSession, config: StreamConfig, recorder: ProgressRecorder,
     reports = recorder.take(config.query_name, rows=expected)
     if stored != expected:
         raise RuntimeError(f"the stream stored {stored:,} rows of {expected:,} events in {config.topic}")
-    return DrainResult(expected, stored, seconds, batch_table(reports), phase_totals(reports))
+    return DrainResult(expected, stored, seconds, batch_table(reports), phase_totals(reports), steps)
 
 
 @dataclass

@@ -18,13 +18,14 @@ import subprocess
 import sys
 import time
 import traceback
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from ratings_assets import settings
 from ratings_assets.bench import aggregate, ceilings, latency, memory, pipeline, report
-from ratings_assets.bench.env import Hours, Names, Services, catalog_movies, isolated, new_run_id, spark_session
+from ratings_assets.bench.env import (Hours, Names, Services, catalog_movies, isolated, new_run_id, spark_session,
+                                      stream_config)
 from ratings_assets.bench.generator import Workload, preload
 from ratings_assets.bench.sparkmon import ProgressRecorder, StageWindow
 from ratings_assets.bench.stats import Spread, paired_ratios
@@ -100,7 +101,7 @@ class Bench:
     # ------------------------------------------------------------ set-up
     def start(self) -> None:
         from ratings_assets.generator.users import user_pool
-        from ratings_assets.streaming.job import StreamConfig, catalog_frame, cassandra_auth_options, kafka_security_options
+        from ratings_assets.streaming.job import catalog_frame
 
         o = self.options
         self.say(f"bench {o.mode}: {o.events:,} events x {o.runs} runs, {o.partitions}-partition topics, "
@@ -113,20 +114,13 @@ class Bench:
         movies = catalog_movies()
         self.workload = Workload(movies, user_pool(o.users, seed=o.seed), o.seed)
         self.movie_ids = [m.movie_id for m in movies]
-        self.base_config = StreamConfig(
-            kafka_bootstrap=self.services.kafka.bootstrap_servers, topic="-", dlq_topic="-", keyspace="-",
-            catalog_path=settings.CATALOG.value(), checkpoint_dir="-",
-            kafka_options=kafka_security_options(), cassandra_options=cassandra_auth_options(),
-            **({"max_offsets_per_trigger": o.max_offsets_per_trigger} if o.max_offsets_per_trigger else {}),
-        )
-        self.catalog = catalog_frame(self.spark, self.base_config.catalog_path)
+        # The job's default unless --max-offsets says otherwise.
+        self.config_changes = {"max_offsets_per_trigger": o.max_offsets_per_trigger} if o.max_offsets_per_trigger else {}
+        self.catalog = catalog_frame(self.spark, settings.CATALOG.value())
         aggregate.warm_up()
 
     def config_for(self, names: Names, topic: str, purpose: str, **changes):
-        dlq = names.new_topic("dlq")
-        self.services.kafka.ensure_topic(dlq, 1, 1)
-        return replace(self.base_config, topic=topic, dlq_topic=dlq, keyspace=names.keyspace,
-                       checkpoint_dir=names.checkpoint(purpose), query_name=f"bench_{purpose}", **changes)
+        return stream_config(self.services, names, topic, purpose, **{**self.config_changes, **changes})
 
     def step(self, figures: dict, name: str, func):
         """Run one measurement; a failure is reported and recorded, and the other steps still run."""

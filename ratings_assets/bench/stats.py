@@ -147,3 +147,14 @@ def parse_size(text: str) -> int:
     if value < 1 or value != int(value):
         raise ValueError(f"{text!r} is not a positive whole number of events")
     return int(value)
+
+
+def parse_settings(items: list[str], flag: str = "--conf") -> dict[str, str]:
+    """KEY=VALUE strings as a dict (for --conf and --ab); a clear error for anything else."""
+    parsed = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"{flag} {item!r} is not KEY=VALUE")
+        parsed[key.strip()] = value.strip()
+    return parsed

@@ -55,7 +55,7 @@ def spark_conf(
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.execution.arrow.maxRecordsPerBatch": "20000",
         # A micro-batch is cached for one batch only: compressing it cost a fifth of the read-and-validate
-        # step (4.3 vs 5.3 s per 400k events, `ratings bench`-style A/B in docs/benchmarks/tuning.md).
+        # step (4.3 vs 5.3 s per 400k events; `ratings bench --ab`, docs/benchmarks/tuning.md).
         "spark.sql.inMemoryColumnarStorage.compressed": "false",
         "spark.ui.showConsoleProgress": "false",
         # Measured by `ratings bench`: more rows per batch statement and more writes in
