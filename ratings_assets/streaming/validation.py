@@ -1,9 +1,11 @@
 """Validation of raw Kafka messages inside Spark, with the project's one parser.
 
 `validate_batches` runs on the executors through `DataFrame.mapInArrow`: each
-message goes through `core.events.parse_event`, and comes out either as a
-typed event or with the reason it was rejected, next to its original bytes
-and Kafka coordinates (for the dead-letter topic).
+message comes out either as a typed event or with the reason it was rejected,
+next to its original bytes and Kafka coordinates (for the dead-letter topic).
+Messages in the generator's exact form are read a batch at a time by
+`core.canonical_events`; all others go through `core.events.parse_event`, one
+by one. The results are the same; only the cost differs (~1 µs vs ~7 µs).
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ from datetime import datetime, timezone
 
 import pyarrow as pa
 
+import pyarrow.compute as pc
+
+from ratings_assets.core.canonical_events import read_canonical
 from ratings_assets.core.events import InvalidEvent, parse_event
 from ratings_assets.core.tables import hour_bucket
 
@@ -59,12 +64,26 @@ def validate_rows(values: list[bytes | None], now: datetime) -> dict[str, list]:
     return dict(zip(_ROW_COLUMNS, map(list, columns)))
 
 
+def validate_batch(batch: pa.RecordBatch, now: datetime) -> Iterator[pa.RecordBatch]:
+    """One (value, partition, offset) batch -> VALIDATED_SCHEMA batches: the canonical events, then the others."""
+    canonical = read_canonical(batch.column("value"), now)
+    if canonical.read.true_count:
+        read = batch.filter(canonical.read)
+        columns = {("event_movie" if key == "movie" else key): column for key, column in canonical.columns.items()}
+        no_error = pa.nulls(read.num_rows, pa.string())
+        yield _with_coordinates({**columns, "error": no_error, "error_detail": no_error}, read)
+    if canonical.read.false_count:
+        rest = batch.filter(pc.invert(canonical.read))
+        yield _with_coordinates(validate_rows(rest.column("value").to_pylist(), now), rest)
+
+
 def validate_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     """mapInArrow function: (value, partition, offset) batches -> VALIDATED_SCHEMA batches."""
     for batch in batches:
-        now = datetime.now(timezone.utc)
-        columns = validate_rows(batch.column("value").to_pylist(), now)
-        columns["value"] = batch.column("value")
-        columns["partition"] = batch.column("partition")
-        columns["offset"] = batch.column("offset")
-        yield pa.RecordBatch.from_pydict(columns, schema=_ARROW_SCHEMA)
+        yield from validate_batch(batch, datetime.now(timezone.utc))
+
+
+def _with_coordinates(columns: dict, batch: pa.RecordBatch) -> pa.RecordBatch:
+    """Validated columns, next to the messages' own value, partition and offset."""
+    coordinates = {key: batch.column(key) for key in ("value", "partition", "offset")}
+    return pa.RecordBatch.from_pydict({**columns, **coordinates}, schema=_ARROW_SCHEMA)
