@@ -25,7 +25,7 @@ from ratings_assets.core.tables import (
     RECORDS_COLUMNS,
     RECORDS_TABLE,
 )
-from ratings_assets.streaming.job import BatchWriter, StreamConfig, enrich
+from ratings_assets.streaming.job import SOURCE_CONSUMER_OPTIONS, BatchWriter, StreamConfig, enrich
 from ratings_assets.streaming.validation import VALIDATED_SCHEMA, validate_batches
 
 
@@ -105,7 +105,7 @@ def source_ceiling(spark: SparkSession, config: StreamConfig, topic: str) -> Tim
     raw = (
         spark.read.format("kafka")
         .option("kafka.bootstrap.servers", config.kafka_bootstrap)
-        .options(**config.kafka_options)
+        .options(**SOURCE_CONSUMER_OPTIONS, **config.kafka_options)
         .option("subscribe", topic)
         .option("startingOffsets", "earliest")
         .option("endingOffsets", "latest")
