@@ -8,6 +8,7 @@ the query runs on a processing-time trigger and watches consumer lag.
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass, field, replace
 
@@ -66,10 +67,51 @@ class ProbeResult:
     max_lag: int
     catch_up_s: float | None  # after the feed stopped, until every event was processed
     batches: list[dict] = field(default_factory=list)
+    seconds: float = 0.0  # how long the rate was fed
+    phase: str = ""  # screen, refine or confirm (search_sustained_rate)
 
     @property
     def verdict(self) -> str:
         return {True: "sustained", False: "lag grew", None: "feed-limited"}[self.stable]
+
+
+def search_sustained_rate(try_rate, rates: list[float], screen_s: float, confirm_s: float,
+                          refine_steps: int = 2) -> list:
+    """The windows that find the highest rate whose lag does not grow for `confirm_s` seconds.
+
+    `try_rate(rate, seconds, phase)` feeds one window and returns its result (with `.stable`).
+    Screen: `rates` upwards, `screen_s` each, until one is not sustained. Refine: bisect
+    between the last sustained and the first not, `refine_steps` times. Confirm: the best
+    sustained rate for `confirm_s`; if its lag grows there, the next best gets its turn (at
+    most two confirmations, so the search stays bounded).
+    """
+    results = []
+
+    def window(rate: float, seconds: float, phase: str):
+        result = try_rate(rate, seconds, phase)
+        results.append(result)
+        return result.stable is True
+
+    held, failed = None, None
+    for rate in sorted(rates):
+        if not window(rate, screen_s, "screen"):
+            failed = rate
+            break
+        held = rate
+    if held is not None and failed is not None:
+        for _ in range(refine_steps):
+            middle = round((held + failed) / 2, -1)
+            if middle in (held, failed):
+                break
+            if window(middle, screen_s, "refine"):
+                held = middle
+            else:
+                failed = middle
+    candidates = sorted({r.rate for r in results if r.stable is True}, reverse=True)[:2]
+    for rate in candidates:
+        if window(rate, confirm_s, "confirm"):
+            break
+    return results
 
 
 def _processed_offsets(query) -> dict:
@@ -124,20 +166,21 @@ def probe_rate(spark: SparkSession, kafka: KafkaResource, config: StreamConfig, 
 
 
 def sustained_probe(spark: SparkSession, kafka: KafkaResource, base: StreamConfig, recorder: ProgressRecorder,
-                    workload: Workload, rates: list[float], seconds: float, warmup_s: float,
-                    new_topic, partitions: int, progress=print) -> list[ProbeResult]:
-    """Rates in increasing order until one is not sustained (bounded: at most len(rates) windows)."""
-    results = []
-    for index, rate in enumerate(sorted(rates)):
+                    workload: Workload, rates: list[float], seconds: float, confirm_seconds: float, warmup_s: float,
+                    new_topic, partitions: int, refine_steps: int = 2, progress=print) -> list[ProbeResult]:
+    """search_sustained_rate on the running query: each window a fresh topic and query, fed at one rate."""
+    def try_rate(rate: float, window_s: float, phase: str) -> ProbeResult:
+        index = next(counter)
         topic = new_topic(f"probe{index}")
         kafka.ensure_topic(topic, partitions, 1)
         config = replace(base, topic=topic, checkpoint_dir=f"{base.checkpoint_dir}-{index}",
                          query_name=f"bench_probe_{index}", available_now=False)
-        result = probe_rate(spark, kafka, config, recorder, workload, rate, seconds, warmup_s, salt=900 + index)
-        progress(f"    {rate:,.0f} ev/s for {seconds:g} s (trigger {config.trigger_seconds:g} s): achieved "
+        result = probe_rate(spark, kafka, config, recorder, workload, rate, window_s, warmup_s, salt=900 + index)
+        result = replace(result, seconds=window_s, phase=phase)
+        progress(f"    {phase} {rate:,.0f} ev/s for {window_s:g} s (trigger {config.trigger_seconds:g} s): achieved "
                  f"{result.achieved:,.0f} ev/s, lag slope {result.lag_slope:+,.0f} ev/s, max lag {result.max_lag:,}, "
                  f"caught up in {'-' if result.catch_up_s is None else f'{result.catch_up_s:.1f} s'} -> {result.verdict}")
-        results.append(result)
-        if result.stable is not True:  # lag grew, or the feed cannot go faster: higher rates would tell nothing
-            break
-    return results
+        return result
+
+    counter = itertools.count()
+    return search_sustained_rate(try_rate, rates, seconds, confirm_seconds, refine_steps)

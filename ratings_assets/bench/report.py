@@ -86,13 +86,28 @@ def histogram(samples: list[float], bins: int = 40) -> dict:
     return {"low_ms": low, "bin_ms": width, "counts": counts}
 
 
+def _confirmed(probe: list[dict]) -> list[dict]:
+    """Confirmation windows whose lag did not grow: only they are long enough to count. A feed-limited one
+    (the generator fell short of the asked rate) still shows the stream sustaining the rate that arrived."""
+    return [p for p in probe if p["phase"] == "confirm" and p["stable"] is not False]
+
+
+def sustained_rate(probe: list[dict]) -> float | None:
+    return max((p["achieved"] for p in _confirmed(probe)), default=None)
+
+
+def _sustained_text(results: dict) -> str:
+    best, confirm_s = results["sustained_rate_ev_s"], results["settings"]["probe"]["confirm_seconds"]
+    if best is None:
+        return f"no rate was sustained for {confirm_s:g} s"
+    limited = " (a lower bound: the in-process feed could not go faster)" if _confirmed(results["probe"])[-1]["stable"] is None else ""
+    return f"highest arrival rate sustained for {confirm_s:g} s: {best:,.0f} ev/s{limited}"
+
+
 def assemble(options, runs, probe, memory, latency_samples, machine, started_at: datetime, seconds: float,
              failures: list[str], spark_conf: dict) -> dict:
     _within_run_ratios(runs)
     summary = {key: spread.to_dict() for key, _, _ in FIGURES if (spread := Spread.of(r.get(key) for r in runs))}
-    # A feed-limited window (the generator fell short of the asked rate) whose lag did not grow still
-    # shows the stream sustaining the rate that arrived.
-    sustained = [p for p in probe if p["stable"] is not False]
     return {
         "mode": options.mode,
         "command": options.command,
@@ -106,7 +121,8 @@ def assemble(options, runs, probe, memory, latency_samples, machine, started_at:
             "latency": {"rate": options.latency_rate, "seconds": options.latency_seconds,
                         "warmup_s": options.latency_warmup_s, "trigger_s": options.latency_trigger_s},
             "probe": {"enabled": options.probe, "fractions_of_pipeline_rate": list(options.probe_fractions),
-                      "seconds": options.probe_seconds, "trigger_s": options.probe_trigger_s},
+                      "seconds": options.probe_seconds, "confirm_seconds": options.probe_confirm_seconds,
+                      "refine_steps": options.probe_refine_steps, "trigger_s": options.probe_trigger_s},
             "broker_records": options.broker_records,
             "max_offsets_per_trigger": options.max_offsets_per_trigger or "job default",
             "spark_conf_overrides": options.conf,
@@ -116,7 +132,7 @@ def assemble(options, runs, probe, memory, latency_samples, machine, started_at:
         "targets": targets(options, summary, memory),
         "runs": runs,
         "probe": probe,
-        "sustained_rate_ev_s": max((p["achieved"] for p in sustained), default=None),
+        "sustained_rate_ev_s": sustained_rate(probe),
         "memory": memory,
         "latency_histogram": histogram(latency_samples),
         "failures": failures,
@@ -173,12 +189,10 @@ def text(results: dict) -> str:
     if results["probe"]:
         lines.append("  sustained-rate probe (lag trend while feeding at a fixed rate):")
         for p in results["probe"]:
-            lines.append(f"    {p['rate']:>8,.0f} ev/s asked, {p['achieved']:>8,.0f} achieved: {p['verdict']} "
+            lines.append(f"    {p['phase']:<8} {p['rate']:>8,.0f} ev/s asked for {p['seconds']:g} s, "
+                         f"{p['achieved']:>8,.0f} achieved: {p['verdict']} "
                          f"(lag slope {p['lag_slope']:+,.0f} ev/s, max lag {p['max_lag']:,})")
-        best = results["sustained_rate_ev_s"]
-        limited = " (a lower bound: the in-process feed could not go faster)" if results["probe"][-1]["stable"] is None else ""
-        lines.append(f"    highest arrival rate without lag growth: "
-                     f"{'none of the rates tried' if best is None else f'{best:,.0f} ev/s{limited}'}")
+        lines.append(f"    {_sustained_text(results)}")
     lines.append("memory, peak resident (VmHWM), once at the end:")
     for key in MEMORY_PARTS:
         value = results["memory"].get(key)
@@ -298,14 +312,11 @@ def markdown(results: dict, files: list[str]) -> str:
             lines.append(f"| {label.strip()} | {cell(spread['median'])} | {cell(spread['min'])} | "
                          f"{cell(spread['max'])} | {spread['n']} |")
     if results["probe"]:
-        best = results["sustained_rate_ev_s"]
         probe = s["probe"]
-        lines += ["", f"Sustained-rate probe (trigger {probe['trigger_s']:g} s, {probe['seconds']:g} s per rate, "
-                  "lag trend over the window): " + "; ".join(f"{p['rate']:,.0f} ev/s asked, {p['achieved']:,.0f} achieved, "
-                                                        f"{p['verdict']}" for p in results["probe"])
-                  + f". Highest arrival rate without lag growth: {'none' if best is None else f'{best:,.0f} ev/s'}"
-                  + (" (a lower bound: the in-process Python feed could not go faster while the stream ran)."
-                     if results["probe"][-1]["stable"] is None else ".")]
+        lines += ["", f"Sustained-rate probe (trigger {probe['trigger_s']:g} s, lag trend over each window): "
+                  + "; ".join(f"{p['phase']} {p['rate']:,.0f} ev/s for {p['seconds']:g} s, {p['achieved']:,.0f} "
+                              f"achieved, {p['verdict']}" for p in results["probe"])
+                  + f". {_sustained_text(results)[0].upper()}{_sustained_text(results)[1:]}."]
     lines += ["", "## Targets", "", "| target | goal | measured | verdict |", "|---|---|---:|---|"]
     lines += [f"| {t['target']} | {t['goal']} | {_value(t['value'], t['unit'])} | {t['verdict']} |" for t in results["targets"]]
     lines += ["", "## Memory (peak resident, VmHWM)", "", "| process | peak |", "|---|---:|"]

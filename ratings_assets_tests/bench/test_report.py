@@ -63,3 +63,35 @@ def test_descendants_finds_a_child(tmp_path):
                                                ("ev/s", 12345.6, "12,346 ev/s"), ("ms", None, "n/a")])
 def test_values_print_in_their_unit(unit, value, text):
     assert report._value(value, unit) == text
+
+
+def window(phase: str, achieved: float, stable: bool | None) -> dict:
+    return {"phase": phase, "achieved": achieved, "stable": stable}
+
+
+def test_only_a_confirmation_window_that_held_gives_the_sustained_rate():
+    probe = [window("screen", 20_000, True), window("refine", 22_000, True), window("confirm", 21_900, False),
+             window("confirm", 19_950, True)]
+    assert report.sustained_rate(probe) == 19_950
+    assert report.sustained_rate(probe[:3]) is None
+    assert report.sustained_rate([window("confirm", 30_000, None)]) == 30_000  # feed-limited: a lower bound
+
+
+def test_the_probe_windows_and_the_confirmed_rate_are_reported(tmp_path):
+    from datetime import datetime, timezone
+
+    from ratings_assets.bench.runner import BenchOptions
+
+    probe = [{**window("screen", 15_000, True), "rate": 15_000, "seconds": 60, "verdict": "sustained",
+              "lag_slope": 10, "max_lag": 100},
+             {**window("confirm", 14_990, True), "rate": 15_000, "seconds": 300, "verdict": "sustained",
+              "lag_slope": 5, "max_lag": 90}]
+    runs = [{"pipeline_ev_s": 80.0, "ceiling_sink_rows_s": 100.0}]
+    machine = {"nproc": 2, "cpu": "test", "memory_gib": 24, "java_version": "17", "python": "3.11", "os": "Linux",
+               "load_average_at_end": [1.0, 1.0, 1.0]}
+    results = report.assemble(BenchOptions.for_mode("full", output=tmp_path / "r.json"), runs, probe,
+                              {"total": report.GIB}, [1.0],
+                              machine, datetime.now(timezone.utc), 60.0, [], {})
+    assert results["sustained_rate_ev_s"] == 14_990
+    assert "confirm    15,000 ev/s asked for 300 s" in report.text(results)
+    assert "Highest arrival rate sustained for 300 s: 14,990 ev/s." in report.markdown(results, [])

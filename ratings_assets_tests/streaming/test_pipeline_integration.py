@@ -29,10 +29,19 @@ SPEC_QUERIES = [
 ]
 
 
-def source_durations() -> dict[int, int]:
-    """Movie lengths straight from the original dataset, not from our catalog code."""
+GENRE_COLUMNS = ("Action", "Animation", "Comedy", "Drama", "Documentary", "Romance", "Short")
+
+
+def source_movies() -> dict[int, tuple]:
+    """(length, year, sorted genres, mpaa or None) by id, straight from the original dataset, not our catalog code."""
     with SOURCE_DATASET.open(encoding="utf-8") as src:
-        return {int(row[""]): int(row["length"]) for row in csv.DictReader(src)}
+        return {int(row[""]): (int(row["length"]), int(row["year"]), sorted(g for g in GENRE_COLUMNS if row[g] == "1"),
+                               row["mpaa"] or None)
+                for row in csv.DictReader(src)}
+
+
+def source_durations() -> dict[int, int]:
+    return {movie_id: movie[0] for movie_id, movie in source_movies().items()}
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +65,7 @@ def streamed(spark, cassandra, produced, drain_config):
 
 def test_every_event_lands_once_with_its_values_and_the_spec_queries_answer(streamed, cassandra, isolated):
     produced = streamed
+    movies = source_movies()
     durations = source_durations()
     with cassandra.session(isolated["keyspace"]) as session:
         rows = {row.event_id: row for row in session.execute("SELECT * FROM records", timeout=60)}
@@ -65,7 +75,7 @@ def test_every_event_lands_once_with_its_values_and_the_spec_queries_answer(stre
             assert (row.name, row.movie_id, row.movie, row.rating) == (event.name, event.movie_id, event.movie, event.rating)
             assert row.time.replace(tzinfo=timezone.utc) == event.time
             assert row.hour.replace(tzinfo=timezone.utc) == event.time.replace(minute=0, second=0, microsecond=0)
-            assert row.duration == durations[event.movie_id]
+            assert (row.duration, row.year, sorted(row.genres or []), row.mpaa) == movies[event.movie_id]
 
         by_user_hour = defaultdict(list)
         for event in produced:
