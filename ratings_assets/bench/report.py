@@ -99,9 +99,9 @@ def sustained_rate(probe: list[dict]) -> float | None:
 def _sustained_text(results: dict) -> str:
     best, confirm_s = results["sustained_rate_ev_s"], results["settings"]["probe"]["confirm_seconds"]
     if best is None:
-        return f"no rate was sustained for {confirm_s:g} s"
+        return f"No rate was sustained for {confirm_s:g} s"
     limited = " (a lower bound: the in-process feed could not go faster)" if _confirmed(results["probe"])[-1]["stable"] is None else ""
-    return f"highest arrival rate sustained for {confirm_s:g} s: {best:,.0f} ev/s{limited}"
+    return f"Highest arrival rate sustained for {confirm_s:g} s: {best:,.0f} ev/s{limited}"
 
 
 def assemble(options, runs, probe, memory, latency_samples, machine, started_at: datetime, seconds: float,
@@ -316,7 +316,7 @@ def markdown(results: dict, files: list[str]) -> str:
         lines += ["", f"Sustained-rate probe (trigger {probe['trigger_s']:g} s, lag trend over each window): "
                   + "; ".join(f"{p['phase']} {p['rate']:,.0f} ev/s for {p['seconds']:g} s, {p['achieved']:,.0f} "
                               f"achieved, {p['verdict']}" for p in results["probe"])
-                  + f". {_sustained_text(results)[0].upper()}{_sustained_text(results)[1:]}."]
+                  + f". {_sustained_text(results)}."]
     lines += ["", "## Targets", "", "| target | goal | measured | verdict |", "|---|---|---:|---|"]
     lines += [f"| {t['target']} | {t['goal']} | {_value(t['value'], t['unit'])} | {t['verdict']} |" for t in results["targets"]]
     lines += ["", "## Memory (peak resident, VmHWM)", "", "| process | peak |", "|---|---:|"]

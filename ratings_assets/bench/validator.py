@@ -43,7 +43,10 @@ def run_validator_bench(events: int, passes: int = 5, seed: int = 7) -> int:
     batches = pa.table({
         "value": pa.array(values, pa.binary()), "partition": pa.array([0] * events, pa.int32()),
         "offset": pa.array(range(events), pa.int64())}).to_batches(max_chunksize=ARROW_BATCH_ROWS)
-    whole = lambda: [out for batch in batches for out in validate_batch(batch, now)]  # noqa: E731
+
+    def whole() -> list[pa.RecordBatch]:
+        return [out for batch in batches for out in validate_batch(batch, now)]
+
     print(f"{events:,} generator events, best of {passes} passes, CPU time per event:")
     print(f"  parse_event    {cpu_us_per_item(lambda: [parse_event(v, now=now) for v in values], events, passes):6.2f} µs")
     print(f"  validate_batch {cpu_us_per_item(whole, events, passes):6.2f} µs")

@@ -69,7 +69,8 @@ def validate_batch(batch: pa.RecordBatch, now: datetime) -> Iterator[pa.RecordBa
     canonical = read_canonical(batch.column("value"), now)
     if canonical.read.true_count:
         read = batch.filter(canonical.read)
-        columns = {("event_movie" if key == "movie" else key): column for key, column in canonical.columns.items()}
+        columns = dict(canonical.columns)
+        columns["event_movie"] = columns.pop("movie")
         no_error = pa.nulls(read.num_rows, pa.string())
         yield _with_coordinates({**columns, "error": no_error, "error_detail": no_error}, read)
     if canonical.read.false_count:
