@@ -18,7 +18,7 @@ $(INSTALLED): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "installing Python packages into $(VENV) (the first time builds pyspark: several minutes)..."
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,bench]'
 	@touch $@
 
 $(JARS): $(INSTALLED) $(wildcard ratings_assets/localstack/maven/*.xml)
@@ -66,7 +66,7 @@ clean: stop
 .PHONY: bench bench-smoke
 # Throughput, latency, aggregation time and memory on this machine (docs/benchmarks; the full run is slow).
 bench: setup
-	$(RATINGS) bench
+	$(PY) -m bench
 
 bench-smoke: setup
-	$(RATINGS) bench --smoke
+	$(PY) -m bench --smoke

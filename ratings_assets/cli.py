@@ -281,38 +281,6 @@ def cmd_demo(args) -> int:
     return run(DemoOptions(rate=args.rate, users=args.users, trigger_seconds=args.trigger, ui_port=args.port))
 
 
-def cmd_bench(args) -> int:
-    """Throughput, latency, aggregation time and memory, measured on this machine (docs/benchmarks)."""
-    import shlex
-
-    from ratings_assets.bench.ab import parse_variant, run_ab
-    from ratings_assets.bench.runner import BenchOptions, run
-    from ratings_assets.bench.stats import parse_settings, parse_size
-
-    if args.validator:
-        from ratings_assets.bench.validator import run_validator_bench
-
-        return run_validator_bench(parse_size(args.events or "100k"), passes=args.runs or 5)
-    if args.ab:
-        given = {"partitions": args.partitions, "users": args.users, "output": args.output}
-        return run_ab([parse_variant(text) for text in args.ab], parse_size(args.events or "400k"), args.runs or 4,
-                      **{name: value for name, value in given.items() if value is not None})
-    options = BenchOptions.for_mode(
-        "smoke" if args.smoke else "full",
-        events=parse_size(args.events) if args.events else None,
-        runs=args.runs,
-        partitions=args.partitions,
-        users=args.users,
-        max_offsets_per_trigger=args.max_offsets,
-        preload_runs=args.preload_runs,
-        probe=False if args.no_probe else None,
-        output=args.output,
-        conf=parse_settings(args.conf),
-        command=shlex.join(["ratings", "bench", *sys.argv[2:]]),
-    )
-    return run(options)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ratings", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -388,25 +356,6 @@ def build_parser() -> argparse.ArgumentParser:
     top.add_argument("--hour", required=True, help="a time inside the hour")
     top.add_argument("--limit", type=int, default=10, help="how many users (default 10)")
     top.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="one JSON object instead of a table")
-    bench = sub.add_parser("bench", help="measure throughput, latency, aggregation time and memory (make bench)")
-    bench.add_argument("--smoke", action="store_true", help="small and quick, for CI: writes .local/bench/smoke.json")
-    bench.add_argument("--events", help="events preloaded per run (default 1M; smoke 20k), e.g. 200k")
-    bench.add_argument("--runs", type=int, help="repetitions; figures are their median (default 3)")
-    bench.add_argument("--preload-runs", type=int, help="runs that do the N-event steps (default: all); the rest "
-                       "repeat only the broker ceiling, latency and the small hour")
-    bench.add_argument("--partitions", type=int, help="partitions of the benchmark topics (default 4)")
-    bench.add_argument("--users", type=int, help="size of the user pool (default 1000)")
-    bench.add_argument("--max-offsets", type=int, help="maxOffsetsPerTrigger of the stream (default: the job's)")
-    bench.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE", help="Spark/connector setting to try")
-    bench.add_argument("--no-probe", action="store_true", help="skip the sustained-rate probe of the full run")
-    bench.add_argument("--validator", action="store_true",
-                       help="instead: the validator's CPU per event, in-process, over --events (default 100k) "
-                            "generator events, best of --runs (default 5)")
-    bench.add_argument("--ab", action="append", default=[], metavar="NAME:KEY=VALUE[,KEY=VALUE]",
-                       help="instead: drain --events (default 400k) in turns, the job's settings against each such "
-                            "variant of Spark SQL settings, --runs (default 4) turns each (.local/bench/ab.json)")
-    bench.add_argument("--output", type=Path, help="results JSON (default docs/benchmarks/results.json; smoke .local/bench/smoke.json)")
-    bench.set_defaults(func=cmd_bench)
     demo = sub.add_parser("demo", help="run everything locally (make run): services, generator, stream, Dagster UI")
     demo.add_argument("--rate", type=float, default=50.0, help="events/s from the generator (default 50)")
     demo.add_argument("--users", type=int, default=200)

@@ -1,6 +1,6 @@
 import re
 
-from ratings_assets.bench.validator import cpu_us_per_item, run_validator_bench
+from bench.validator import cpu_us_per_item, run_validator_bench
 
 
 def test_cpu_time_is_divided_over_the_items_and_the_best_pass_is_kept():

@@ -1,4 +1,4 @@
-"""`ratings bench`: every measurement in one process, repeated, summarised and judged against the targets.
+"""`python -m bench`: every measurement in one process, repeated, summarised and judged against the targets.
 
 A run (repetition) uses its own topics and keyspace: it preloads N events
 into one closed past hour (timing the generator), reads them back with a
@@ -23,13 +23,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from bench import aggregate, ceilings, latency, memory, pipeline, report
+from bench.env import (Hours, Names, Services, catalog_movies, isolated, new_run_id, spark_session,
+                       stream_config)
+from bench.generator import Workload, preload
+from bench.sparkmon import ProgressRecorder, StageWindow
+from bench.stats import Spread, paired_ratios
 from ratings_assets import settings
-from ratings_assets.bench import aggregate, ceilings, latency, memory, pipeline, report
-from ratings_assets.bench.env import (Hours, Names, Services, catalog_movies, isolated, new_run_id, spark_session,
-                                      stream_config)
-from ratings_assets.bench.generator import Workload, preload
-from ratings_assets.bench.sparkmon import ProgressRecorder, StageWindow
-from ratings_assets.bench.stats import Spread, paired_ratios
 from ratings_assets.paths import REPO_ROOT
 
 GIB = 1024**3
@@ -372,7 +372,7 @@ def machine_info() -> dict:
 
 
 def run(options: BenchOptions) -> int:
-    """The `ratings bench` command: measure, print the report, write the files. Targets never fail it."""
+    """The `python -m bench` command: measure, print the report, write the files. Targets never fail it."""
     results = Bench(options).run()
     print(report.text(results), flush=True)
     report.write(results, options)

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field, replace
 
 from pyspark.sql import SparkSession
 
-from ratings_assets.bench.env import stop_when_idle
-from ratings_assets.bench.generator import PacedFeed, Workload
-from ratings_assets.bench.sparkmon import ProgressRecorder, batch_table, phase_totals
-from ratings_assets.bench.stats import lag_is_stable, slope
+from bench.env import stop_when_idle
+from bench.generator import PacedFeed, Workload
+from bench.sparkmon import ProgressRecorder, batch_table, phase_totals
+from bench.stats import lag_is_stable, slope
 from ratings_assets.resources.kafka import KafkaResource
 from ratings_assets.streaming.job import StreamConfig, run_stream, start_query
 from ratings_assets.streaming.progress import consumer_lag

@@ -1,4 +1,4 @@
-"""`ratings bench --ab`: interleaved A/B of Spark SQL settings on the pipeline.
+"""`python -m bench --ab`: interleaved A/B of Spark SQL settings on the pipeline.
 
 N events are preloaded once; then the streaming job drains them again and
 again (available-now, each time into a fresh keyspace), the baseline (the
@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import median
 
-from ratings_assets.bench import pipeline
-from ratings_assets.bench.env import (Hours, Names, Services, catalog_movies, isolated, new_run_id, spark_session,
-                                      stream_config)
-from ratings_assets.bench.generator import Workload, preload
+from bench import pipeline
+from bench.env import (Hours, Names, Services, catalog_movies, isolated, new_run_id, spark_session,
+                       stream_config)
+from bench.generator import Workload, preload
+from bench.stats import parse_settings
 from ratings_assets.core.tables import RECORDS_BY_HOUR_TABLE, RECORDS_TABLE
-from ratings_assets.bench.stats import parse_settings
 from ratings_assets.paths import REPO_ROOT
 
 BASELINE = "baseline"
@@ -70,7 +70,7 @@ def summarize(drains: list[Drain]) -> dict[str, dict[str, float]]:
 
 def run_ab(variants: list[tuple[str, dict[str, str]]], events: int, rounds: int, partitions: int = 4,
            users: int = 1000, seed: int = 7, output: Path | None = None) -> int:
-    from ratings_assets.bench.sparkmon import ProgressRecorder
+    from bench.sparkmon import ProgressRecorder
     from ratings_assets.generator.users import user_pool
 
     turns = [(BASELINE, {}), *variants]

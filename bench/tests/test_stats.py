@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from ratings_assets.bench.stats import (
+from bench.stats import (
     Spread,
     Target,
     lag_is_stable,

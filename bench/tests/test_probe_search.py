@@ -2,7 +2,7 @@
 
 from types import SimpleNamespace
 
-from ratings_assets.bench.pipeline import search_sustained_rate
+from bench.pipeline import search_sustained_rate
 
 
 def fake_stream(capacity: float, short_capacity: float | None = None):

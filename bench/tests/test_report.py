@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from ratings_assets.bench import memory, report
+from bench import memory, report
 
 
 def options(**changes):
@@ -80,7 +80,7 @@ def test_only_a_confirmation_window_that_held_gives_the_sustained_rate():
 def test_the_probe_windows_and_the_confirmed_rate_are_reported(tmp_path):
     from datetime import datetime, timezone
 
-    from ratings_assets.bench.runner import BenchOptions
+    from bench.runner import BenchOptions
 
     probe = [{**window("screen", 15_000, True), "rate": 15_000, "seconds": 60, "verdict": "sustained",
               "lag_slope": 10, "max_lag": 100},

@@ -14,10 +14,10 @@ from datetime import datetime, timedelta, timezone
 
 from pyspark.sql import SparkSession
 
-from ratings_assets.bench.env import stop_when_idle
-from ratings_assets.bench.generator import PacedFeed, Workload
-from ratings_assets.bench.sparkmon import ProgressRecorder, batch_table, phase_totals
-from ratings_assets.bench.stats import percentiles
+from bench.env import stop_when_idle
+from bench.generator import PacedFeed, Workload
+from bench.sparkmon import ProgressRecorder, batch_table, phase_totals
+from bench.stats import percentiles
 from ratings_assets.core.hours import hours_in
 from ratings_assets.core.tables import HOUR_BUCKETS, RECORDS_BY_HOUR_TABLE
 from ratings_assets.resources.cassandra import CassandraResource

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ratings_assets.bench.ceilings import parse_producer_performance, producer_performance_command
+from bench.ceilings import parse_producer_performance, producer_performance_command
 
 OUTPUT = """\
 452161 records sent, 90432.2 records/sec (13.80 MB/sec), 1700.4 ms avg latency, 2150.0 ms max latency.

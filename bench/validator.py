@@ -1,4 +1,4 @@
-"""`ratings bench --validator`: the streaming validator's CPU per event, in-process (no Spark, no services).
+"""`python -m bench --validator`: the streaming validator's CPU per event, in-process (no Spark, no services).
 
 It times, over the same N generator events, best of several passes:
 `validate_batch` (the work of `mapInArrow` on the executors, in Arrow batches
@@ -15,8 +15,8 @@ from datetime import datetime, timezone
 
 import pyarrow as pa
 
-from ratings_assets.bench.env import Hours, catalog_movies
-from ratings_assets.bench.generator import Workload
+from bench.env import Hours, catalog_movies
+from bench.generator import Workload
 from ratings_assets.core.events import parse_event
 from ratings_assets.generator.ratings import EventClock
 from ratings_assets.generator.users import user_pool

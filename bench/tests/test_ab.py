@@ -1,7 +1,7 @@
 import pytest
 
-from ratings_assets.bench.ab import Drain, parse_variant, rotated, summarize
-from ratings_assets.bench.stats import parse_settings
+from bench.ab import Drain, parse_variant, rotated, summarize
+from bench.stats import parse_settings
 
 
 def test_variant_names_its_settings():
