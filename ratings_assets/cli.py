@@ -18,6 +18,7 @@ from kafka.errors import KafkaError
 from ratings_assets import settings
 from ratings_assets.core.catalog import CatalogError, read_catalog
 from ratings_assets.core.hours import hour_of
+from ratings_assets.core.tables import TABLES
 from ratings_assets.localstack.errors import StackError
 from ratings_assets.paths import CATALOG_CSV, SOURCE_DATASET
 
@@ -31,13 +32,18 @@ def cmd_catalog(args) -> int:
     return 0
 
 
+def _topic_line(topic: dict) -> str:
+    return f"topic {topic['topic']}: {topic['partitions']} partition(s), replication {topic['replication_factor']}"
+
+
 def cmd_init(args) -> int:
     """Create the topics and the Cassandra schema, idempotently."""
     from ratings_assets.resources import cassandra_resource, ensure_pipeline_storage, kafka_resource
 
-    for topic in ensure_pipeline_storage(kafka_resource(), cassandra_resource()):
-        print(f"topic {topic}")
-    print(f"keyspace {settings.KEYSPACE.value()} with tables records, records_by_hour ready")
+    cassandra = cassandra_resource()
+    for topic in ensure_pipeline_storage(kafka_resource(), cassandra):
+        print(_topic_line(topic))
+    print(f"keyspace {cassandra.keyspace}: tables {', '.join(TABLES)} ready")
     return 0
 
 
@@ -53,7 +59,8 @@ def cmd_produce(args) -> int:
     rate = None if args.rate == 0 else (args.rate or args.users / 60.0)
     clock = EventClock.past_hours(args.past_hours, seed=args.seed) if args.past_hours else EventClock()
     kafka = kafka_resource()
-    bootstrap = settings.KAFKA_BOOTSTRAP.value()
+    topic = args.topic or kafka.topic
+    bootstrap = kafka.bootstrap_servers
     wait_s = publisher.CONNECT_TIMEOUT_S
     print(f"connecting to Kafka at {bootstrap} (waiting up to {wait_s:g} s)…", flush=True)
     try:
@@ -70,9 +77,9 @@ def cmd_produce(args) -> int:
         print(stats.line(), end=end, flush=True)
 
     try:
-        kafka.ensure_topic(args.topic, int(settings.TOPIC_PARTITIONS.value()), int(settings.TOPIC_REPLICATION.value()))
-        print(f"producing to {args.topic} on {bootstrap}: {len(users)} users, {pace}", flush=True)
-        stats = publish(producer, args.topic, events, progress, progress_every_s=1.0 if sys.stdout.isatty() else 5.0)
+        kafka.ensure_topic(topic, kafka.topic_partitions, kafka.topic_replication)
+        print(f"producing to {topic} on {bootstrap}: {len(users)} users, {pace}", flush=True)
+        stats = publish(producer, topic, events, progress, progress_every_s=1.0 if sys.stdout.isatty() else 5.0)
     except KeyboardInterrupt:
         print("\nstopped", flush=True)
         return 0
@@ -81,32 +88,20 @@ def cmd_produce(args) -> int:
 
 
 def cmd_stream(args) -> int:
-    from kafka.errors import KafkaError
-
+    """The job's query outside Dagster: the same resources, the same function as the Dagster op."""
     from ratings_assets.localstack.config import StackConfig
     from ratings_assets.localstack.maven import spark_connector_jars
-    from ratings_assets.resources import cassandra_resource, ensure_pipeline_storage, kafka_resource
-    from ratings_assets.streaming.job import StreamConfig, run_stream
+    from ratings_assets.resources import cassandra_resource, kafka_resource, spark_resource
+    from ratings_assets.streaming.config import StreamConfig
+    from ratings_assets.streaming.job import run_pipeline
     from ratings_assets.streaming.progress import steps_text
-    from ratings_assets.streaming.session import build_session, spark_conf_from_settings
 
-    # The query fails on a missing topic or table: make them, as `ratings init` does.
-    try:
-        ensure_pipeline_storage(kafka_resource(), cassandra_resource())
-    except KafkaError as exc:
-        print(f"error: cannot reach Kafka at {settings.KAFKA_BOOTSTRAP.value()} to check the topics: {exc!r}",
-              file=sys.stderr)
-        return 1
     spark_connector_jars(StackConfig.from_env())
-    overrides = {"available_now": args.available_now}
-    if args.trigger is not None:
-        overrides["trigger_seconds"] = args.trigger
-    if args.checkpoint:
-        overrides["checkpoint_dir"] = args.checkpoint
-    config = StreamConfig.from_settings(**overrides)
-    print(f"streaming {config.topic} -> {config.keyspace}.records every {config.trigger_seconds:g} s "
+    kafka, cassandra = kafka_resource(), cassandra_resource()
+    given = {"trigger_seconds": args.trigger, "checkpoint_dir": args.checkpoint, "available_now": args.available_now}
+    config = StreamConfig(**{name: value for name, value in given.items() if value is not None})
+    print(f"streaming {kafka.topic} -> {cassandra.keyspace}.records every {config.trigger_seconds:g} s "
           f"(checkpoint {config.checkpoint_dir})", flush=True)
-    spark = build_session(spark_conf_from_settings())
 
     def progress(summary: dict) -> None:
         if summary.get("new_batch"):
@@ -125,8 +120,12 @@ def cmd_stream(args) -> int:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
     signal.signal(signal.SIGINT, on_interrupt)
+    spark = spark_resource()
     try:
-        run_stream(spark, config, progress, stop=stop)
+        run_pipeline(spark, kafka, cassandra, config, progress, stop=stop)
+    except KafkaError as exc:
+        print(f"error: cannot reach Kafka at {kafka.bootstrap_servers}: {exc!r}", file=sys.stderr)
+        return 1
     finally:
         spark.stop()
     print("stopped", flush=True)
@@ -305,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     produce.add_argument("--count", type=int, help="stop after this many events")
     produce.add_argument("--duration", type=float, help="stop after this many seconds")
     produce.add_argument("--past-hours", type=float, help="event times spread over the last H hours (backfills, late data)")
-    produce.add_argument("--topic", default=settings.TOPIC.value())
+    produce.add_argument("--topic", help="topic to publish to (default RATINGS_TOPIC or ratings)")
     produce.add_argument("--catalog", type=Path, default=settings.CATALOG.value())
     produce.set_defaults(func=cmd_produce)
 

@@ -1,9 +1,11 @@
-"""Every setting of the pipeline: its environment variable, default and meaning.
+"""Every setting of the pipeline: its environment variable, type, default and meaning.
 
 Defaults run everything on this machine; pointing the same code at a Kafka
 cluster, a Cassandra ring or a Spark cluster is a matter of environment
-variables. Dagster resources take these as `dg.EnvVar` when the variable is
-set (so the UI shows where a value comes from), the CLI takes plain values.
+variables. This registry and the resources are the only readers of the
+environment: Dagster's resources take a setting as `dg.EnvVar` when its
+variable is set (so the UI shows where a value comes from), the command line
+takes its plain value.
 """
 
 from __future__ import annotations
@@ -22,26 +24,34 @@ class Setting:
     env: str
     default: str
     help: str
+    kind: type = str  # str, int or float
 
-    def value(self) -> str:
-        return os.environ.get(self.env) or self.default
+    def value(self):
+        raw = os.environ.get(self.env) or self.default
+        try:
+            return self.kind(raw)
+        except ValueError:
+            raise ValueError(f"{self.env}={raw!r} is not a valid {self.kind.__name__}") from None
 
-    def for_dagster(self) -> str | dg.EnvVar:
-        return dg.EnvVar(self.env) if os.environ.get(self.env) else self.default
+    def for_dagster(self):
+        """What a resource field takes: an EnvVar when the variable is set, else the typed default."""
+        if not os.environ.get(self.env):
+            return self.kind(self.default)
+        return dg.EnvVar.int(self.env) if self.kind is int else dg.EnvVar(self.env)
 
 
 STATE_DIR = Setting("RATINGS_STATE_DIR", str(REPO_ROOT / ".local"), "git-ignored folder for service data, logs, checkpoints")
 KAFKA_BOOTSTRAP = Setting("RATINGS_KAFKA_BOOTSTRAP", "127.0.0.1:9092", "Kafka bootstrap servers, comma-separated")
 TOPIC = Setting("RATINGS_TOPIC", "ratings", "topic the generator publishes rating events to")
 DLQ_TOPIC = Setting("RATINGS_DLQ_TOPIC", "ratings.dlq", "dead-letter topic for invalid events")
-TOPIC_PARTITIONS = Setting("RATINGS_TOPIC_PARTITIONS", "4", "partitions of the ratings topic when it is created")
-TOPIC_REPLICATION = Setting("RATINGS_TOPIC_REPLICATION", "1", "replication factor of the topics when created")
+TOPIC_PARTITIONS = Setting("RATINGS_TOPIC_PARTITIONS", "4", "partitions of the ratings topic when it is created", int)
+TOPIC_REPLICATION = Setting("RATINGS_TOPIC_REPLICATION", "1", "replication factor of the topics when created", int)
 KAFKA_SECURITY_PROTOCOL = Setting("RATINGS_KAFKA_SECURITY_PROTOCOL", "PLAINTEXT", "PLAINTEXT, or SASL_PLAINTEXT / SASL_SSL for SASL")
 KAFKA_SASL_MECHANISM = Setting("RATINGS_KAFKA_SASL_MECHANISM", "PLAIN", "SASL mechanism when SASL is on")
 KAFKA_USERNAME = Setting("RATINGS_KAFKA_USERNAME", "", "SASL user (secret: environment only)")
 KAFKA_PASSWORD = Setting("RATINGS_KAFKA_PASSWORD", "", "SASL password (secret: environment only)")
 CASSANDRA_HOSTS = Setting("RATINGS_CASSANDRA_HOSTS", "127.0.0.1", "Cassandra contact points, comma-separated")
-CASSANDRA_PORT = Setting("RATINGS_CASSANDRA_PORT", "9042", "Cassandra native protocol port")
+CASSANDRA_PORT = Setting("RATINGS_CASSANDRA_PORT", "9042", "Cassandra native protocol port", int)
 CASSANDRA_USERNAME = Setting("RATINGS_CASSANDRA_USERNAME", "", "Cassandra login; set it to turn authentication on (secret)")
 CASSANDRA_PASSWORD = Setting("RATINGS_CASSANDRA_PASSWORD", "", "Cassandra password (secret: environment only)")
 KEYSPACE = Setting("RATINGS_KEYSPACE", "reviews", "Cassandra keyspace of the pipeline's tables")
@@ -60,17 +70,22 @@ SPARK_MASTER = Setting("RATINGS_SPARK_MASTER", "local[2]", "Spark master URL, e.
 SPARK_DRIVER_HOST = Setting("RATINGS_SPARK_DRIVER_HOST", "127.0.0.1", "address the Spark driver binds to and advertises")
 SPARK_PYTHON = Setting("RATINGS_SPARK_PYTHON", sys.executable, "Python of the Spark executors (needs this project installed)")
 SPARK_DRIVER_MEMORY = Setting("RATINGS_SPARK_DRIVER_MEMORY", "1g", "Spark driver heap")
-TRIGGER_SECONDS = Setting("RATINGS_TRIGGER_SECONDS", "30", "streaming micro-batch trigger interval, seconds")
+TRIGGER_SECONDS = Setting("RATINGS_TRIGGER_SECONDS", "30", "streaming micro-batch trigger interval, seconds", float)
 CHECKPOINT_DIR = Setting("RATINGS_CHECKPOINT_DIR", "", "streaming checkpoint folder (default: STATE_DIR/checkpoints/records)")
-MAX_OFFSETS_PER_TRIGGER = Setting("RATINGS_MAX_OFFSETS_PER_TRIGGER", "500000", "cap on Kafka records read by one micro-batch")
+MAX_OFFSETS_PER_TRIGGER = Setting("RATINGS_MAX_OFFSETS_PER_TRIGGER", "500000", "cap on Kafka records read by one micro-batch", int)
 
 HOURLY_START = Setting("RATINGS_HOURLY_START", "2025-01-01-00:00", "first hour partition of the hourly aggregates (UTC)")
-LATE_DATA_HOURS = Setting("RATINGS_LATE_DATA_HOURS", "48", "hours after which late events no longer re-aggregate their hour")
-AGGREGATE_GRACE_MINUTES = Setting("RATINGS_AGGREGATE_GRACE_MINUTES", "2", "wait after an hour closes before aggregating it")
-MAX_CONSUMER_LAG = Setting("RATINGS_MAX_CONSUMER_LAG", "100000", "consumer lag above which the lag check fails")
+LATE_DATA_HOURS = Setting("RATINGS_LATE_DATA_HOURS", "48", "hours after which late events no longer re-aggregate their hour", float)
+AGGREGATE_GRACE_MINUTES = Setting("RATINGS_AGGREGATE_GRACE_MINUTES", "2", "wait after an hour closes before aggregating it", float)
+MAX_CONSUMER_LAG = Setting("RATINGS_MAX_CONSUMER_LAG", "100000", "consumer lag above which the lag check fails", int)
 
 ALL = [value for value in dict(globals()).values() if isinstance(value, Setting)]
 
 
 def checkpoint_dir() -> str:
     return CHECKPOINT_DIR.value() or os.path.join(STATE_DIR.value(), "checkpoints", "records")
+
+
+def spark_jars_dir() -> str:
+    """Where the local launcher puts the Spark connectors' jars (`make setup`)."""
+    return os.path.join(STATE_DIR.value(), "jars", "spark")

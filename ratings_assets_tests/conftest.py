@@ -6,7 +6,6 @@ import uuid
 
 import pytest
 
-from ratings_assets import settings
 from ratings_assets.localstack import stack
 from ratings_assets.localstack.config import StackConfig
 from ratings_assets.localstack.maven import spark_connector_jars
@@ -22,11 +21,6 @@ def services() -> StackConfig:
     return config
 
 
-@pytest.fixture(scope="session")
-def kafka(services) -> KafkaResource:
-    return KafkaResource(bootstrap_servers=f"{services.bind_host}:{services.kafka_port}")
-
-
 @pytest.fixture(scope="module")
 def isolated(tmp_path_factory) -> dict[str, str]:
     """Names no other test module uses: a topic, a dead-letter topic, a keyspace and a checkpoint folder."""
@@ -40,23 +34,20 @@ def isolated(tmp_path_factory) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def drain_config(kafka, isolated):
-    """Makes a StreamConfig that drains the isolated topic into the isolated keyspace, then stops."""
-    from ratings_assets.paths import CATALOG_CSV
-    from ratings_assets.streaming.job import StreamConfig
+def kafka(services, isolated) -> KafkaResource:
+    """The real broker, with the module's own topic and dead-letter topic."""
+    return KafkaResource(bootstrap_servers=f"{services.bind_host}:{services.kafka_port}", topic=isolated["topic"],
+                         dead_letter_topic=isolated["dlq_topic"])
+
+
+@pytest.fixture(scope="module")
+def drain_config(isolated):
+    """Makes a StreamConfig that drains what the topic holds, then stops (the job's run config otherwise)."""
+    from ratings_assets.streaming.config import StreamConfig
 
     def make(**overrides) -> StreamConfig:
-        options = dict(
-            kafka_bootstrap=kafka.bootstrap_servers,
-            topic=isolated["topic"],
-            dlq_topic=isolated["dlq_topic"],
-            keyspace=isolated["keyspace"],
-            catalog_path=str(CATALOG_CSV),
-            checkpoint_dir=isolated["checkpoint_dir"],
-            trigger_seconds=1,
-            available_now=True,
-        )
-        return StreamConfig(**{**options, **overrides})
+        return StreamConfig(**{"checkpoint_dir": isolated["checkpoint_dir"], "trigger_seconds": 1,
+                               "available_now": True, **overrides})
 
     return make
 
@@ -73,18 +64,16 @@ def cassandra(services, isolated) -> CassandraResource:
 
 
 @pytest.fixture(scope="session")
-def spark(services):
-    from ratings_assets.streaming.session import build_session, spark_conf
+def spark_resource(services):
+    """The project's Spark resource, as the definitions build it, on two local cores."""
+    from ratings_assets.resources import spark_resource as build
 
     spark_connector_jars(services)
-    session = build_session(
-        spark_conf(
-            master="local[2]",
-            driver_memory=settings.SPARK_DRIVER_MEMORY.value(),
-            cassandra_hosts=services.bind_host,
-            cassandra_port=services.cassandra_port,
-            app_name="ratings-tests",
-        )
-    )
-    yield session
-    session.stop()
+    resource = build().model_copy(update={"master": "local[2]", "app_name": "ratings-tests"})
+    yield resource
+    resource.stop()
+
+
+@pytest.fixture(scope="session")
+def spark(spark_resource):
+    return spark_resource.spark_session

@@ -229,7 +229,7 @@ def test_image_paths_match_compose(dockerfile, services):
 
 
 def test_dagster_instance_allows_one_stream_run_at_a_time(services):
-    from ratings_assets.defs.stream import STREAM_TAG
+    from ratings_assets.defs.stream_job import STREAM_TAG
 
     instance = yaml.safe_load((DOCKER / "dagster.yaml").read_text())
     coordinator = instance["run_coordinator"]

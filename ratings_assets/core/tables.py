@@ -85,6 +85,9 @@ RECORDS_BY_HOUR_COLUMNS = ("hour", "bucket", "name", "time", "event_id", "movie_
 USER_HOUR_COLUMNS = ("name", "hour", "ratings", "avg_rating", "min_rating", "max_rating", "avg_duration", "movies", "aggregated_at")
 
 
+TABLES = tuple(_TABLES)
+
+
 def create_tables(keyspace: str) -> list[str]:
     keyspace = check_identifier(keyspace)
     return [f"CREATE TABLE IF NOT EXISTS {keyspace}.{table} ({body}" for table, body in _TABLES.items()]

@@ -1,11 +1,15 @@
-"""Hourly per-user aggregates: one partition per UTC hour, backfillable as one run.
+"""Hourly per-user aggregates: one partition per closed UTC hour, backfillable as one run.
 
 Materializing an hour reads only that hour's rows (records_by_hour), so its
 cost follows the hour's events, not the table's size. Each materialization
 checks itself against reviews.records, read through the other table.
+
+Declarative automation requests an hour once it has closed (plus a grace for
+the batch in flight), and again whenever the stream writes late rows to it,
+as long as the hour is within the late-data bound; the UI's automation
+evaluation shows which part of the condition holds an hour back.
 """
 
-import json
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -15,14 +19,56 @@ from ratings_assets import settings
 from ratings_assets.core.aggregation import UserHour, aggregate_hour, summarize
 from ratings_assets.core.events import RATING_MAX, RATING_MIN
 from ratings_assets.core.hours import hours_in, partition_key
-from ratings_assets.core.schedule import due_hours
+from ratings_assets.defs.partitions import HOURLY_PARTITIONS
 from ratings_assets.defs.records import RECORDS_KEY
 from ratings_assets.resources.cassandra import CassandraResource
 
 HOURLY_KEY = dg.AssetKey(["reviews", "hourly_user_ratings"])
-HOURLY_PARTITIONS = dg.HourlyPartitionsDefinition(start_date=settings.HOURLY_START.value(), timezone="UTC")
 COUNTS_CHECK = "counts_match_records"
 RANGE_CHECK = "ratings_within_range"
+GRACE = timedelta(minutes=settings.AGGREGATE_GRACE_MINUTES.value())
+LATE_DATA_BOUND = timedelta(hours=settings.LATE_DATA_HOURS.value())
+
+
+class HourClosedFor(dg.AutomationCondition):
+    """True for the hours that ended at least `grace` ago.
+
+    The one piece the built-in conditions lack: they know the latest time
+    window, not how long ago an hour closed. Put it after a condition that
+    narrows the candidates (it looks at each candidate hour).
+    """
+
+    def __init__(self, grace: timedelta):
+        self.grace = grace
+
+    @property
+    def name(self) -> str:
+        return "hour_closed_for"
+
+    def get_label(self) -> str:
+        return f"closed at least {self.grace} ago"
+
+    def evaluate(self, context: dg.AutomationContext) -> dg.AutomationResult:
+        cutoff = context.evaluation_time - self.grace
+        partitions = context.partitions_def
+        closed = [key for key in context.candidate_subset.expensively_compute_partition_keys()
+                  if partitions.time_window_for_partition_key(key).end <= cutoff]
+        return dg.AutomationResult(context, context.candidate_subset.compute_intersection_with_partition_keys(closed))
+
+
+def aggregation_condition(grace: timedelta, late_bound: timedelta) -> dg.AutomationCondition:
+    """Aggregate an hour with rows once it has closed, and again after late rows, within the late-data bound."""
+    AC = dg.AutomationCondition
+    return (
+        AC.in_latest_time_window(late_bound).with_label(f"within the late-data bound ({late_bound})")
+        & HourClosedFor(grace)
+        # since(requested or updated) rather than since_last_handled(): that one also resets on the sensor's
+        # first evaluation, and hours that got rows before it would never be aggregated.
+        & (AC.missing().newly_true() | AC.any_deps_updated()).since(AC.newly_requested() | AC.newly_updated())
+        .with_label("new rows in reviews/records since the last aggregation")
+        & ~AC.any_deps_missing().with_label("reviews/records has rows in this hour")
+        & ~AC.in_progress()
+    )
 
 
 def _preview(user_hours: list[UserHour], limit: int = 10) -> str:
@@ -50,6 +96,7 @@ def _mismatches(cassandra: CassandraResource, session, user_hours: list[UserHour
     key=HOURLY_KEY,
     deps=[RECORDS_KEY],
     partitions_def=HOURLY_PARTITIONS,
+    automation_condition=aggregation_condition(GRACE, LATE_DATA_BOUND),
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name="ratings",
     kinds={"cassandra", "python"},
@@ -104,54 +151,4 @@ def hourly_user_ratings(context: dg.AssetExecutionContext, cassandra: CassandraR
                 metadata={"users_out_of_range": ", ".join(out_of_range[:20]) or "none"},
             ),
         ],
-    )
-
-
-def _hours_written(instance: dg.DagsterInstance, after_storage_id: int, written: dict[str, int]) -> int:
-    """Fold the stream's reports since `after_storage_id` into hour -> newest storage id; returns the new cursor."""
-    while True:
-        result = instance.fetch_observations(
-            dg.AssetRecordsFilter(asset_key=RECORDS_KEY, after_storage_id=after_storage_id), limit=500, ascending=True
-        )
-        for record in result.records:
-            after_storage_id = record.storage_id
-            hours = record.asset_observation.metadata.get("hours_written")
-            for key in filter(None, (hours.value if hours else "").split(",")):
-                written[key] = max(written.get(key, -1), record.storage_id)
-        if not result.has_more:
-            return after_storage_id
-
-
-@dg.sensor(
-    target=[hourly_user_ratings],
-    minimum_interval_seconds=30,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description=(
-        "Aggregates each hour shortly after it closes, and again when late events land in an hour "
-        "already aggregated (within RATINGS_LATE_DATA_HOURS)."
-    ),
-)
-def hourly_aggregates_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-    cursor = json.loads(context.cursor) if context.cursor else {"after": 0, "written": {}}
-    written = dict(cursor["written"])
-    after = _hours_written(context.instance, cursor["after"], written)
-    # Partition keys sort as times; hours before the first partition have nothing to aggregate into.
-    written = {k: v for k, v in written.items() if k >= settings.HOURLY_START.value()}
-    aggregated = context.instance.get_latest_storage_id_by_partition(
-        HOURLY_KEY, dg.DagsterEventType.ASSET_MATERIALIZATION, set(written)
-    )
-    due = due_hours(
-        written,
-        dict(aggregated),
-        datetime.now(timezone.utc),
-        grace=timedelta(minutes=float(settings.AGGREGATE_GRACE_MINUTES.value())),
-        late_bound=timedelta(hours=float(settings.LATE_DATA_HOURS.value())),
-    )
-    if due.too_late:
-        context.log.warning(f"late rows for hours past the late-data bound, not re-aggregated: {', '.join(due.too_late)}")
-    requests = [dg.RunRequest(partition_key=key, run_key=f"{key}@{write_id}") for key, write_id in due.requests.items()]
-    return dg.SensorResult(
-        run_requests=requests,
-        cursor=json.dumps({"after": after, "written": due.waiting}),
-        skip_reason=None if requests else f"no closed hour with new rows ({len(due.waiting)} hours still open)",
     )

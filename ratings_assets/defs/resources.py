@@ -1,4 +1,4 @@
-"""The resources every asset, job and sensor shares, configured from the environment."""
+"""The resources every asset, job and sensor shares, configured from the RATINGS_* variables."""
 
 import dagster as dg
 
@@ -12,6 +12,6 @@ def resources() -> dg.Definitions:
         resources={
             "kafka": kafka_resource(Setting.for_dagster),
             "cassandra": cassandra_resource(Setting.for_dagster),
-            "spark": spark_resource(),
+            "spark": spark_resource(Setting.for_dagster),
         }
     )

@@ -2,12 +2,13 @@
 
 import dagster as dg
 
-from ratings_assets.resources import ensure_rating_topics
+from ratings_assets.defs.automation import once_when_missing
 from ratings_assets.resources.kafka import KafkaResource
 
 
 @dg.asset(
     key="ratings_topic",
+    automation_condition=once_when_missing(),
     group_name="ratings",
     kinds={"kafka"},
     owners=["team:data-platform"],
@@ -15,8 +16,8 @@ from ratings_assets.resources.kafka import KafkaResource
 )
 def ratings_topic(kafka: KafkaResource) -> dg.MaterializeResult:
     """Creates the topics if missing (idempotent) and records how they are laid out."""
-    topic, dlq, marks = ensure_rating_topics(kafka)
-    end_offsets = kafka.end_offsets(topic["topic"])
+    topic, dlq, marks = kafka.ensure_rating_topics()
+    end_offsets = kafka.end_offsets()
     return dg.MaterializeResult(
         metadata={
             "topic": topic["topic"],
@@ -25,6 +26,7 @@ def ratings_topic(kafka: KafkaResource) -> dg.MaterializeResult:
             "dead_letter_topic": dlq["topic"],
             "dead_letter_marks_topic": marks["topic"],
             "messages": sum(end_offsets.values()),
+            "end_offsets": dg.MetadataValue.json({str(p): o for p, o in end_offsets.items()}),
             "bootstrap_servers": kafka.bootstrap_servers,
         }
     )

@@ -14,6 +14,7 @@ from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, S
 from cassandra.concurrent import execute_concurrent_with_args
 from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 
+from ratings_assets import settings
 from ratings_assets.core import tables
 from ratings_assets.core.aggregation import RatedRow, UserHour
 
@@ -21,13 +22,14 @@ from ratings_assets.core.aggregation import RatedRow, UserHour
 class CassandraResource(dg.ConfigurableResource):
     """A Cassandra cluster holding the pipeline's keyspace."""
 
-    hosts: str
-    port: int = 9042
-    keyspace: str = "reviews"
-    replication: str = "{'class': 'SimpleStrategy', 'replication_factor': 1}"
+    hosts: str = settings.CASSANDRA_HOSTS.default
+    port: int = int(settings.CASSANDRA_PORT.default)
+    keyspace: str = settings.KEYSPACE.default
+    replication: str = settings.REPLICATION.default
     username: str | None = None
     password: str | None = None
-    consistency: str = "LOCAL_QUORUM"  # quorum reads after quorum writes see every acknowledged row
+    # Quorum reads after quorum writes see every acknowledged row, whatever the replication.
+    consistency: str = settings.CONSISTENCY.default
 
     def consistency_level(self) -> int:
         try:
@@ -36,8 +38,22 @@ class CassandraResource(dg.ConfigurableResource):
             raise ValueError(f"unknown Cassandra consistency level {self.consistency!r}; one of "
                              f"{', '.join(ConsistencyLevel.name_to_value)}") from None
 
+    def spark_options(self) -> dict[str, str]:
+        """The same cluster as options of the Spark Cassandra connector's reads and writes. Holds secrets."""
+        options = {
+            "spark.cassandra.connection.host": self.hosts,
+            "spark.cassandra.connection.port": str(self.port),
+            "spark.cassandra.output.consistency.level": self.consistency,
+            "spark.cassandra.input.consistency.level": self.consistency,
+        }
+        if self.username:
+            options.update({"spark.cassandra.auth.username": self.username,
+                            "spark.cassandra.auth.password": self.password or ""})
+        return options
+
     @contextmanager
     def session(self, keyspace: str | None = None) -> Iterator[Session]:
+        logging.getLogger("cassandra").setLevel(logging.WARNING)  # the driver's INFO lines are per connection
         auth = PlainTextAuthProvider(self.username, self.password) if self.username else None
         profile = ExecutionProfile(load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy()), request_timeout=30,
                                    consistency_level=self.consistency_level())
@@ -130,5 +146,3 @@ class CassandraResource(dg.ConfigurableResource):
         select.fetch_size = 5000
         return [row._asdict() for row in session.execute(select, (hour,))]
 
-
-logging.getLogger("cassandra").setLevel(logging.WARNING)

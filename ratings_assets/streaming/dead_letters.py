@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from ratings_assets.resources.kafka import MARKS_TOPIC_CONFIG, marks_topic
+
 log = logging.getLogger(__name__)
 
 
@@ -68,14 +70,6 @@ def not_yet_written(letters: Iterable[DeadLetter], marks: dict[int, int]) -> lis
 def writer_id(source_topic: str, dlq_topic: str) -> str:
     """Transactional id of the one writer from `source_topic` to `dlq_topic`."""
     return f"ratings-dead-letters.{source_topic}.{dlq_topic}"
-
-
-def marks_topic(dlq_topic: str) -> str:
-    return f"{dlq_topic}.marks"
-
-
-# One compacted partition: the latest mark per source partition is all that is kept.
-MARKS_TOPIC_CONFIG = {"cleanup.policy": "compact"}
 
 
 class DeadLetterWriter:

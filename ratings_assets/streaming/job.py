@@ -24,11 +24,16 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 
-from ratings_assets import settings
 from ratings_assets.core.catalog import read_catalog
 from ratings_assets.core.events import Reason
 from ratings_assets.core.hours import partition_key
 from ratings_assets.core.tables import RECORDS_BY_HOUR_COLUMNS, RECORDS_BY_HOUR_TABLE, RECORDS_COLUMNS, RECORDS_TABLE
+from ratings_assets.resources import ensure_pipeline_storage
+from ratings_assets.resources.cassandra import CassandraResource
+from ratings_assets.resources.kafka import KafkaResource
+from ratings_assets.resources.spark import SparkResource
+from ratings_assets.streaming.checkpoint_lock import checkpoint_lock
+from ratings_assets.streaming.config import StreamConfig
 from ratings_assets.streaming.dead_letters import DeadLetter, DeadLetterWriter
 from ratings_assets.streaming.progress import progress_summary
 from ratings_assets.streaming.validation import VALIDATED_SCHEMA, validate_batches
@@ -41,65 +46,6 @@ CASSANDRA_FORMAT = "org.apache.spark.sql.cassandra"
 # (a 1,000-message batch read took 1.2 s, 0.2 s with 10 ms), and 10,000 records a poll instead of 500 save
 # round trips. Together: read + validate 6.6 -> 5.5 s per 1M events (docs/benchmarks/tuning.md).
 SOURCE_CONSUMER_OPTIONS = {"kafka.fetch.max.wait.ms": "10", "kafka.max.poll.records": "10000"}
-
-
-@dataclass(frozen=True)
-class StreamConfig:
-    kafka_bootstrap: str
-    topic: str
-    dlq_topic: str
-    keyspace: str
-    catalog_path: str
-    checkpoint_dir: str
-    trigger_seconds: float = 30.0
-    max_offsets_per_trigger: int = 500_000
-    starting_offsets: str = "earliest"
-    available_now: bool = False  # drain what is in the topic, then stop (tests, benchmarks, catch-up)
-    query_name: str = "ratings_to_cassandra"
-    # Credentials travel as read/write options, never in the Spark config shown by Dagster.
-    kafka_options: dict = field(default_factory=dict, repr=False)
-    dead_letter_options: dict = field(default_factory=dict, repr=False)  # librdkafka's (SASL), for the dead letters
-    cassandra_options: dict = field(default_factory=dict, repr=False)
-
-    @classmethod
-    def from_settings(cls, **overrides) -> StreamConfig:
-        from ratings_assets.resources import kafka_resource
-
-        values = dict(
-            kafka_bootstrap=settings.KAFKA_BOOTSTRAP.value(),
-            topic=settings.TOPIC.value(),
-            dlq_topic=settings.DLQ_TOPIC.value(),
-            keyspace=settings.KEYSPACE.value(),
-            catalog_path=settings.CATALOG.value(),
-            checkpoint_dir=settings.checkpoint_dir(),
-            trigger_seconds=float(settings.TRIGGER_SECONDS.value()),
-            max_offsets_per_trigger=int(settings.MAX_OFFSETS_PER_TRIGGER.value()),
-            kafka_options=kafka_security_options(),
-            dead_letter_options=kafka_resource().librdkafka_options(),
-            cassandra_options=cassandra_auth_options(),
-        )
-        values.update(overrides)
-        return cls(**values)
-
-
-def kafka_security_options() -> dict[str, str]:
-    """Spark's kafka.* options for SASL, from the environment."""
-    protocol = settings.KAFKA_SECURITY_PROTOCOL.value()
-    if not protocol.startswith("SASL"):
-        return {}
-    jaas = (
-        "org.apache.kafka.common.security.plain.PlainLoginModule required "
-        f'username="{settings.KAFKA_USERNAME.value()}" password="{settings.KAFKA_PASSWORD.value()}";'
-    )
-    return {"kafka.security.protocol": protocol, "kafka.sasl.mechanism": settings.KAFKA_SASL_MECHANISM.value(),
-            "kafka.sasl.jaas.config": jaas}
-
-
-def cassandra_auth_options() -> dict[str, str]:
-    user = settings.CASSANDRA_USERNAME.value()
-    if not user:
-        return {}
-    return {"spark.cassandra.auth.username": user, "spark.cassandra.auth.password": settings.CASSANDRA_PASSWORD.value()}
 
 
 def catalog_frame(spark: SparkSession, catalog_path: str) -> DataFrame:
@@ -137,21 +83,21 @@ class BatchSummary:
     batch_id: int
     stored: int
     rejected: dict[str, int]  # reason -> count
-    hours: list[str]  # partition keys of the hours the batch wrote to
+    hours: dict[str, int]  # partition key of each hour the batch wrote to -> rows stored in it
     step_seconds: dict[str, float] = field(default_factory=dict)  # where the batch's time went
 
     @classmethod
     def from_counts(cls, batch_id: int, rows) -> BatchSummary:
         """From (error, hour, count) rows of one batch."""
         rejected: dict[str, int] = {}
-        stored, hours = 0, set()
+        hours: dict[str, int] = {}
         for error, hour, count in rows:
             if error is None:
-                stored += count
-                hours.add(partition_key(hour.replace(tzinfo=timezone.utc)))
+                key = partition_key(hour.replace(tzinfo=timezone.utc))
+                hours[key] = hours.get(key, 0) + count
             else:
                 rejected[error] = rejected.get(error, 0) + count
-        return cls(batch_id, stored, rejected, sorted(hours))
+        return cls(batch_id, sum(hours.values()), rejected, dict(sorted(hours.items())))
 
 
 class StepTimer:
@@ -170,12 +116,11 @@ class StepTimer:
 class BatchWriter:
     """The foreachBatch function: one micro-batch to Cassandra and the dead-letter topic."""
 
-    def __init__(self, config: StreamConfig, catalog: DataFrame):
-        self.config = config
+    def __init__(self, kafka: KafkaResource, cassandra: CassandraResource, catalog: DataFrame):
         self.catalog = catalog
         self.dead_letters = DeadLetterWriter(
-            {"bootstrap.servers": config.kafka_bootstrap, **config.dead_letter_options, "client.id": "ratings-dead-letters"},
-            config.topic, config.dlq_topic)
+            {**kafka.librdkafka_options(), "client.id": "ratings-dead-letters"}, kafka.topic, kafka.dead_letter_topic)
+        self.table_options = {"keyspace": cassandra.keyspace, **cassandra.spark_options()}
         # What batches stored since the last drain(); foreachBatch runs on another thread.
         self._pending: list[BatchSummary] = []
         self._lock = threading.Lock()
@@ -212,16 +157,19 @@ class BatchWriter:
         with self._lock:
             pending, self._pending = self._pending, []
         rejected: dict[str, int] = {}
+        hours: dict[str, int] = {}
         step_seconds: dict[str, float] = {}
         for summary in pending:
             for reason, count in summary.rejected.items():
                 rejected[reason] = rejected.get(reason, 0) + count
+            for hour, count in summary.hours.items():
+                hours[hour] = hours.get(hour, 0) + count
             for step, seconds in summary.step_seconds.items():
                 step_seconds[step] = round(step_seconds.get(step, 0.0) + seconds, 3)
         return {
             "stored": sum(s.stored for s in pending),
             "rejected": rejected,
-            "hours": sorted({hour for s in pending for hour in s.hours}),
+            "hours": dict(sorted(hours.items())),
             "step_seconds": step_seconds,
         }
 
@@ -233,25 +181,25 @@ class BatchWriter:
     def _save(self, frame: DataFrame, table: str) -> None:
         (
             frame.write.format(CASSANDRA_FORMAT)
-            .options(keyspace=self.config.keyspace, table=table, **self.config.cassandra_options)
+            .options(table=table, **self.table_options)
             .mode("append")
             .save()
         )
 
 
-def start_query(spark: SparkSession, config: StreamConfig) -> tuple[StreamingQuery, BatchWriter]:
-    """Start the query; it resumes from the checkpoint when one exists."""
+def start_query(spark: SparkSession, kafka: KafkaResource, cassandra: CassandraResource,
+                config: StreamConfig) -> tuple[StreamingQuery, BatchWriter]:
+    """Start the query from the resources' topic to their keyspace; it resumes from the checkpoint when one exists."""
     source = (
         spark.readStream.format("kafka")
-        .option("kafka.bootstrap.servers", config.kafka_bootstrap)
-        .options(**SOURCE_CONSUMER_OPTIONS, **config.kafka_options)
-        .option("subscribe", config.topic)
+        .options(**kafka.spark_source_options(), **SOURCE_CONSUMER_OPTIONS)
+        .option("subscribe", kafka.topic)
         .option("startingOffsets", config.starting_offsets)
         .option("maxOffsetsPerTrigger", str(config.max_offsets_per_trigger))
         .load()
     )
     validated = source.select("value", "partition", "offset").mapInArrow(validate_batches, VALIDATED_SCHEMA)
-    writer = BatchWriter(config, catalog_frame(spark, config.catalog_path))
+    writer = BatchWriter(kafka, cassandra, catalog_frame(spark, config.catalog_path))
     query = (
         validated.writeStream.queryName(config.query_name)
         .foreachBatch(writer)
@@ -270,6 +218,8 @@ def _trigger(config: StreamConfig) -> dict:
 
 def run_stream(
     spark: SparkSession,
+    kafka: KafkaResource,
+    cassandra: CassandraResource,
     config: StreamConfig,
     on_progress: Callable[[dict], None] | None = None,
     poll_seconds: int = 2,
@@ -281,7 +231,7 @@ def run_stream(
     `on_progress` gets a summary after every batch, and at least every
     `heartbeat_seconds` while idle, so a supervisor can tell idle from dead.
     """
-    query, writer = start_query(spark, config)
+    query, writer = start_query(spark, kafka, cassandra, config)
     last_batch, last_report = None, 0.0
     try:
         while True:
@@ -303,3 +253,18 @@ def run_stream(
         if query.isActive:
             query.stop()
         writer.close()
+
+
+def run_pipeline(
+    spark: SparkResource,
+    kafka: KafkaResource,
+    cassandra: CassandraResource,
+    config: StreamConfig,
+    on_progress: Callable[[dict], None] | None = None,
+    stop: threading.Event | None = None,
+) -> None:
+    """What the Dagster job and `ratings stream` run: make the topics and tables the query needs
+    (whether or not their assets were materialized), hold the checkpoint, run the query."""
+    ensure_pipeline_storage(kafka, cassandra)
+    with checkpoint_lock(config.checkpoint_dir):
+        run_stream(spark.spark_session, kafka, cassandra, config, on_progress=on_progress, stop=stop)

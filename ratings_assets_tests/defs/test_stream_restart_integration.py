@@ -18,7 +18,7 @@ import pytest
 
 from ratings_assets.core.catalog import read_catalog
 from ratings_assets.defs.records import RECORDS_KEY
-from ratings_assets.defs.stream import STREAM_JOB
+from ratings_assets.defs.stream_job import STREAM_JOB
 from ratings_assets.generator.publisher import connect, publish
 from ratings_assets.generator.ratings import EventClock, Pacer, RatingFactory, generate
 from ratings_assets.generator.users import user_pool

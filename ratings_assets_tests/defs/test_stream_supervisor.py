@@ -10,7 +10,8 @@ import uuid
 import dagster as dg
 import pytest
 
-from ratings_assets.defs.stream import STREAM_JOB, observation, supervise
+from ratings_assets.defs.stream_job import STREAM_JOB, observation
+from ratings_assets.defs.stream_supervisor import supervise
 from ratings_assets.resources.kafka import KafkaResource
 from ratings_assets.streaming.supervisor import Policy, SupervisorState
 
@@ -21,7 +22,7 @@ POLICY = Policy(trigger_s=1, start_grace_s=60, heartbeat_timeout_s=30, backoff_b
 class FakeKafka(KafkaResource):
     """End offsets only: what the sensor asks Kafka for."""
 
-    def end_offsets(self, topic: str) -> dict[int, int]:
+    def end_offsets(self, topic: str | None = None) -> dict[int, int]:
         return {0: 100, 1: 100}
 
 

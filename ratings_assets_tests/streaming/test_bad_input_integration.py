@@ -203,13 +203,13 @@ def injected(kafka, isolated):
     return by_coordinates
 
 
-def run_available_now(spark, drain_config):
-    run_stream(spark, drain_config(max_offsets_per_trigger=1500))  # several micro-batches
+def run_available_now(spark, kafka, cassandra, drain_config):
+    run_stream(spark, kafka, cassandra, drain_config(max_offsets_per_trigger=1500))  # several micro-batches
 
 
 @pytest.fixture(scope="module")
-def streamed(spark, cassandra, injected, drain_config):
-    run_available_now(spark, drain_config)
+def streamed(spark, kafka, cassandra, injected, drain_config):
+    run_available_now(spark, kafka, cassandra, drain_config)
     return injected
 
 
@@ -270,7 +270,7 @@ def test_a_second_run_on_the_same_checkpoint_changes_nothing(streamed, spark, ca
     before_rows, before_by_hour = stored_rows(cassandra, isolated["keyspace"])
     before_dlq = kafka.end_offsets(isolated["dlq_topic"])
     before_letters = [letter.key for letter in read_topic(kafka.bootstrap_servers, isolated["dlq_topic"])]
-    run_available_now(spark, drain_config)
+    run_available_now(spark, kafka, cassandra, drain_config)
     after_rows, after_by_hour = stored_rows(cassandra, isolated["keyspace"])
     assert (len(after_rows), after_by_hour) == (len(before_rows), before_by_hour)
     assert kafka.end_offsets(isolated["dlq_topic"]) == before_dlq  # not even an empty transaction
@@ -282,7 +282,7 @@ def test_replaying_the_batches_from_a_fresh_checkpoint_writes_no_dead_letter_twi
     """As if the job died after every dead-letter transaction and before Spark recorded the batch."""
     before_letters = [letter.key for letter in read_topic(kafka.bootstrap_servers, isolated["dlq_topic"])]
     before_rows, _ = stored_rows(cassandra, isolated["keyspace"])
-    run_stream(spark, drain_config(max_offsets_per_trigger=700, checkpoint_dir=str(tmp_path / "replay")))
+    run_stream(spark, kafka, cassandra, drain_config(max_offsets_per_trigger=700, checkpoint_dir=str(tmp_path / "replay")))
     after_rows, _ = stored_rows(cassandra, isolated["keyspace"])
     assert sorted(row.event_id for row in after_rows) == sorted(row.event_id for row in before_rows)
     assert [letter.key for letter in read_topic(kafka.bootstrap_servers, isolated["dlq_topic"])] == before_letters

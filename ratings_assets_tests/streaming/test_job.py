@@ -2,34 +2,45 @@
 
 from datetime import datetime
 
-from ratings_assets.streaming.job import BatchSummary, BatchWriter, StreamConfig
+from ratings_assets.resources.cassandra import CassandraResource
+from ratings_assets.resources.kafka import KafkaResource
+from ratings_assets.streaming.job import BatchSummary, BatchWriter
 
 HOUR = datetime(2025, 3, 15, 10)  # Spark hands back naive UTC timestamps
 
 
 def writer() -> BatchWriter:
-    config = StreamConfig(kafka_bootstrap="localhost:1", topic="t", dlq_topic="t-dlq", keyspace="k",
-                          catalog_path="-", checkpoint_dir="-")
-    return BatchWriter(config, catalog=None)  # the dead-letter producer connects on first use only
+    # The dead-letter producer connects on first use only.
+    return BatchWriter(KafkaResource(bootstrap_servers="localhost:1"), CassandraResource(hosts="h"), catalog=None)
 
 
-def test_summary_counts_stored_rows_rejects_and_hours():
-    rows = [(None, HOUR, 5), (None, HOUR.replace(hour=11), 2), ("bad_name", None, 1), ("bad_name", None, 2)]
+def test_summary_counts_stored_rows_per_hour_and_rejects():
+    rows = [(None, HOUR, 5), (None, HOUR.replace(hour=11), 2), ("bad_name", None, 1), ("bad_name", None, 2),
+            (None, HOUR, 1)]
     summary = BatchSummary.from_counts(3, rows)
-    assert (summary.stored, summary.rejected) == (7, {"bad_name": 3})
-    assert summary.hours == ["2025-03-15-10:00", "2025-03-15-11:00"]
+    assert (summary.stored, summary.rejected) == (8, {"bad_name": 3})
+    assert summary.hours == {"2025-03-15-10:00": 6, "2025-03-15-11:00": 2}
 
 
 def test_drain_adds_up_the_batches_since_the_last_call_then_starts_over():
     batch_writer = writer()
     batch_writer._pending = [
-        BatchSummary(1, 10, {"bad_name": 1}, ["2025-03-15-10:00"], {"read_validate": 1.5, "records": 2.0}),
-        BatchSummary(2, 5, {"bad_name": 2, "malformed_json": 1}, ["2025-03-15-11:00"], {"read_validate": 0.5}),
+        BatchSummary(1, 10, {"bad_name": 1}, {"2025-03-15-10:00": 10}, {"read_validate": 1.5, "records": 2.0}),
+        BatchSummary(2, 5, {"bad_name": 2, "malformed_json": 1}, {"2025-03-15-10:00": 1, "2025-03-15-11:00": 4},
+                     {"read_validate": 0.5}),
     ]
     assert batch_writer.drain() == {
         "stored": 15,
         "rejected": {"bad_name": 3, "malformed_json": 1},
-        "hours": ["2025-03-15-10:00", "2025-03-15-11:00"],
+        "hours": {"2025-03-15-10:00": 11, "2025-03-15-11:00": 4},
         "step_seconds": {"read_validate": 2.0, "records": 2.0},
     }
-    assert batch_writer.drain() == {"stored": 0, "rejected": {}, "hours": [], "step_seconds": {}}
+    assert batch_writer.drain() == {"stored": 0, "rejected": {}, "hours": {}, "step_seconds": {}}
+
+
+def test_the_writer_writes_where_the_resources_point():
+    batch_writer = BatchWriter(KafkaResource(bootstrap_servers="k:1", topic="t2", dead_letter_topic="t2.dlq"),
+                               CassandraResource(hosts="c9", keyspace="other"), catalog=None)
+    assert batch_writer.table_options["keyspace"] == "other"
+    assert batch_writer.table_options["spark.cassandra.connection.host"] == "c9"
+    assert (batch_writer.dead_letters.source_topic, batch_writer.dead_letters.dlq_topic) == ("t2", "t2.dlq")

@@ -56,10 +56,10 @@ def produced(kafka, isolated):
 
 
 @pytest.fixture(scope="module")
-def streamed(spark, cassandra, produced, drain_config):
+def streamed(spark, kafka, cassandra, produced, drain_config):
     """The produced events run through the streaming job until the topic is drained."""
     config = drain_config()
-    run_stream(spark, config)
+    run_stream(spark, kafka, cassandra, config)
     return produced
 
 

@@ -1,0 +1,92 @@
+"""Spark, wrapped for Dagster (dagster-pyspark's lazy session) and the CLI.
+
+Only Spark's own settings live here. Where the query reads and writes (Kafka,
+Cassandra) comes from those resources as read/write options, so one Spark
+session can serve any topic and keyspace it is handed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import dagster as dg
+from dagster_pyspark import LazyPySparkResource
+from pydantic import PrivateAttr
+from pyspark.sql import SparkSession
+
+from ratings_assets import settings
+
+
+def local_cores(master: str) -> int | None:
+    """The cores of a local master (`local`, `local[4]`, `local[*]`, `local[4,2]`); None for a cluster."""
+    match = re.fullmatch(r"local(?:\[(\d+|\*)(?:,\s*\d+)?\])?", master.strip())
+    if not match:
+        return None
+    threads = match.group(1) or "1"
+    return (os.cpu_count() or 1) if threads == "*" else int(threads)
+
+
+class SparkResource(dg.ConfigurableResource):
+    """A Spark master and the driver's settings; dagster-pyspark's lazy session starts Spark on first use.
+
+    The connector jars are those the local launcher resolved (`make setup`).
+    The same conf serves a Spark standalone cluster (`spark://…`): the driver
+    serves the `spark.jars` files to the executors, which fetch them at start.
+    """
+
+    master: str = settings.SPARK_MASTER.default
+    driver_host: str = settings.SPARK_DRIVER_HOST.default
+    driver_memory: str = settings.SPARK_DRIVER_MEMORY.default
+    # Executors run the validator in Python: the same interpreter and packages as the driver.
+    python: str = settings.SPARK_PYTHON.default
+    jars_dir: str  # the Spark connectors' jars: settings.spark_jars_dir()
+    app_name: str = "ratings-stream"
+
+    def conf(self) -> dict[str, str]:
+        jars = sorted(Path(self.jars_dir).glob("*.jar"))
+        cores = local_cores(self.master)
+        return {
+            "spark.master": self.master,
+            "spark.app.name": self.app_name,
+            "spark.driver.memory": self.driver_memory,
+            "spark.pyspark.python": self.python,
+            "spark.driver.host": self.driver_host,
+            "spark.driver.bindAddress": self.driver_host,
+            "spark.jars": ",".join(str(jar) for jar in jars),
+            "spark.sql.extensions": "com.datastax.spark.connector.CassandraSparkExtensions",
+            "spark.log.level": "WARN",
+            # Hours are UTC hours, whatever the machine's zone.
+            "spark.sql.session.timeZone": "UTC",
+            "spark.sql.execution.arrow.maxRecordsPerBatch": "20000",
+            # A micro-batch is cached for one batch only: compressing it costs more than it saves
+            # (`python -m bench --ab`, docs/benchmarks/tuning.md).
+            "spark.sql.inMemoryColumnarStorage.compressed": "false",
+            "spark.ui.showConsoleProgress": "false",
+            # More rows per batch statement and more writes in flight halve Cassandra's CPU per row (tuning.md).
+            "spark.cassandra.output.batch.size.rows": "64",
+            "spark.cassandra.output.concurrent.writes": "16",
+            "spark.sql.streaming.stopGracefullyOnShutdown": "true",
+            # Locally one shuffle partition per core; on a cluster Spark's default, which AQE coalesces,
+            # so a big hour's aggregate spreads out.
+            **({"spark.sql.shuffle.partitions": str(cores)} if cores else {}),
+        }
+
+    _lazy: LazyPySparkResource | None = PrivateAttr(default=None)
+
+    @property
+    def spark_session(self) -> SparkSession:
+        """The session: built on first use, in a run, in `ratings stream`, in tests and in the benchmark alike."""
+        if self._lazy is None:
+            # An in-process SparkContext takes its Python workers' interpreter from this variable only
+            # (spark.pyspark.python is read by spark-submit alone).
+            os.environ["PYSPARK_PYTHON"] = self.python
+            self._lazy = LazyPySparkResource(spark_config=self.conf())
+        return self._lazy.spark_session
+
+    def stop(self) -> None:
+        """Stop the session if one was started (outside Dagster: `ratings stream`, the benchmark)."""
+        if self._lazy is not None:
+            self._lazy.spark_session.stop()
+            self._lazy = None
