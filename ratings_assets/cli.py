@@ -17,7 +17,7 @@ from kafka.errors import KafkaError
 
 from ratings_assets import settings
 from ratings_assets.core.catalog import CatalogError, read_catalog
-from ratings_assets.core.hours import hour_of
+from ratings_assets.core.hours import hour_of, partition_key
 from ratings_assets.core.tables import TABLES
 from ratings_assets.localstack.errors import StackError
 from ratings_assets.paths import CATALOG_CSV, SOURCE_DATASET
@@ -243,6 +243,8 @@ def cmd_query(args) -> int:
                 rows = [_query_aggregate(r) for r in cassandra.read_hour_users(session, hour)]
                 top = sorted(rows, key=lambda r: (-r["ratings"], r["name"]))[: args.limit]
                 answer = {"hour": hour.isoformat(), "users": len(rows), "top": top}
+                if not rows:
+                    answer["ratings_stored"] = cassandra.count_hour(session, hour)
     except DriverException as exc:
         print(f"error: Cassandra ({cassandra.keyspace}): {exc}", file=sys.stderr)
         return 1
@@ -260,6 +262,11 @@ def cmd_query(args) -> int:
                 row["hour_utc"] = row["hour"][:16].replace("T", " ")
             print(_query_table([("hour_utc", "hour (UTC)"), *_QUERY_AGGREGATE_COLUMNS], answer["hours"]))
     else:
+        if answer.get("ratings_stored"):
+            print(f"hour {hour:%Y-%m-%d %H:%M} UTC has {answer['ratings_stored']:,} ratings in reviews.records but is not "
+                  f"aggregated yet: the automation does it once the hour has closed, or materialize partition "
+                  f"{partition_key(hour)} of reviews/hourly_user_ratings in the Dagster UI")
+            return 0
         print(f"hour {hour:%Y-%m-%d %H:%M} UTC: {answer['users']} user(s) rated; top {len(answer['top'])} by ratings")
         if answer["top"]:
             for rank, row in enumerate(answer["top"], start=1):

@@ -9,18 +9,21 @@ the services this command started itself.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from ratings_assets import settings
-from ratings_assets.core.hours import hour_of
-from ratings_assets.core.tables import HOUR_BUCKETS, RECORDS_BY_HOUR_TABLE
+from ratings_assets.core.hours import hour_of, partition_key
+from ratings_assets.core.tables import RECORDS_BY_HOUR_TABLE
 from ratings_assets.dagster_home import prepare_dagster_home
 from ratings_assets.localstack import stack
 from ratings_assets.paths import REPO_ROOT
@@ -33,18 +36,48 @@ class DemoOptions:
     trigger_seconds: float = 10.0
     ui_host: str = "127.0.0.1"
     ui_port: int = 3000
+    # History published before the live events, so the automation has closed hours to aggregate at once.
+    past_hours: int = 3
+    history_events: int = 6000
+
+
+class AlreadyRunning(RuntimeError):
+    pass
+
+
+@contextmanager
+def single_demo(state_dir: Path, ui_port: int) -> Iterator[None]:
+    """One `make run` per state folder: a second would start a second generator and Dagster daemon."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with (state_dir / "demo.lock").open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise AlreadyRunning(
+                f"`make run` is already running here ({holder}): use its Dagster UI, or stop it with Ctrl-C "
+                "in its terminal first") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}, Dagster UI on port {ui_port}")
+        handle.flush()
+        yield
+
+
+def pinned_hourly_start(state_dir: Path, past_hours: int) -> str:
+    """The first hour partition, fixed at the first `make run` to the start of its history, so the partitions
+    view holds hours that can have data; RATINGS_HOURLY_START, when set, wins."""
+    pin = state_dir / "hourly_start"
+    if not pin.exists():
+        pin.write_text(partition_key(datetime.now(timezone.utc) - timedelta(hours=past_hours)))
+    return pin.read_text().strip()
 
 
 def _child(name: str, args: list[str], log_dir: Path, env: dict[str, str]) -> subprocess.Popen:
     log = (log_dir / f"{name}.log").open("ab")
     print(f"  {name:<9} {Path(args[0]).name} {' '.join(args[1:])}  (log: {log.name})", flush=True)
     return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT, start_new_session=True)
-
-
-def _rows_this_hour(session, keyspace: str) -> int:
-    hour = hour_of(datetime.now(timezone.utc))
-    count = session.prepare(f"SELECT COUNT(*) FROM {keyspace}.{RECORDS_BY_HOUR_TABLE} WHERE hour = ? AND bucket = ?")
-    return sum(session.execute(count, (hour, bucket)).one()[0] for bucket in range(HOUR_BUCKETS))
 
 
 def _first_new_row(timeout_s: float) -> tuple[str, datetime] | None:
@@ -54,9 +87,9 @@ def _first_new_row(timeout_s: float) -> tuple[str, datetime] | None:
     resource = cassandra_resource()
     deadline = time.monotonic() + timeout_s
     with resource.session(resource.keyspace) as session:
-        before = _rows_this_hour(session, resource.keyspace)
+        before = resource.count_hour(session, hour_of(datetime.now(timezone.utc)))
         while time.monotonic() < deadline:
-            if _rows_this_hour(session, resource.keyspace) > before:
+            if resource.count_hour(session, hour_of(datetime.now(timezone.utc))) > before:
                 hour = hour_of(datetime.now(timezone.utc))
                 row = session.execute(f"SELECT name FROM {RECORDS_BY_HOUR_TABLE} WHERE hour = %s AND bucket = 0 LIMIT 1", (hour,)).one()
                 return (row.name if row else "?"), hour
@@ -84,6 +117,16 @@ def _interrupt(signum, _frame):
 
 
 def run(options: DemoOptions) -> int:
+    state_dir = Path(settings.STATE_DIR.value())
+    try:
+        with single_demo(state_dir, options.ui_port):
+            return _run(options, state_dir)
+    except AlreadyRunning as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run(options: DemoOptions, state_dir: Path) -> int:
     # A terminal closing or `kill` must clean up like Ctrl-C does.
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _interrupt)
@@ -94,10 +137,16 @@ def run(options: DemoOptions) -> int:
     ratings = str(Path(sys.executable).with_name("ratings"))
     subprocess.run([ratings, "init"], check=True, cwd=REPO_ROOT)
 
-    log_dir = Path(settings.STATE_DIR.value()) / "demo"
+    log_dir = state_dir / "demo"
     log_dir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "DAGSTER_HOME": str(prepare_dagster_home()),
-           "RATINGS_TRIGGER_SECONDS": str(options.trigger_seconds)}
+           "RATINGS_TRIGGER_SECONDS": str(options.trigger_seconds),
+           settings.HOURLY_START.env: settings.HOURLY_START.value() if settings.HOURLY_START.is_set()
+           else pinned_hourly_start(log_dir, options.past_hours)}
+    print(f"   history: {options.history_events:,} ratings over the last {options.past_hours} hours", flush=True)
+    subprocess.run([ratings, "produce", "--rate", "0", "--users", str(options.users), "--past-hours",
+                    str(options.past_hours), "--count", str(options.history_events)],
+                   check=True, cwd=REPO_ROOT, stdout=subprocess.DEVNULL)
     print(f"3/4 generator, Dagster UI and daemon; its sensor launches the streaming job (logs in {log_dir})", flush=True)
     children = {
         "generator": _child("generator", [ratings, "produce", "--rate", str(options.rate), "--users", str(options.users)], log_dir, env),

@@ -33,9 +33,12 @@ class Setting:
         except ValueError:
             raise ValueError(f"{self.env}={raw!r} is not a valid {self.kind.__name__}") from None
 
+    def is_set(self) -> bool:
+        return bool(os.environ.get(self.env))
+
     def for_dagster(self):
         """What a resource field takes: an EnvVar when the variable is set, else the typed default."""
-        if not os.environ.get(self.env):
+        if not self.is_set():
             return self.kind(self.default)
         return dg.EnvVar.int(self.env) if self.kind is int else dg.EnvVar(self.env)
 

@@ -90,6 +90,14 @@ class CassandraResource(dg.ConfigurableResource):
         )
         return [RatedRow(r.name, r.rating, r.duration, r.movie) for result in results for r in result.result_or_exc]
 
+    def count_hour(self, session: Session, hour: datetime) -> int:
+        """Ratings stored for one UTC hour (its records_by_hour partitions)."""
+        count = session.prepare(
+            f"SELECT COUNT(*) FROM {self.keyspace}.{tables.RECORDS_BY_HOUR_TABLE} WHERE hour = ? AND bucket = ?")
+        results = execute_concurrent_with_args(session, count, [(hour, b) for b in range(tables.HOUR_BUCKETS)],
+                                               raise_on_first_error=True)
+        return sum(result.result_or_exc.one()[0] for result in results)
+
     def write_user_hours(self, session: Session, user_hours: list[UserHour], aggregated_at: datetime) -> None:
         """Upsert the aggregates into both query tables; re-running an hour overwrites it."""
         columns = ", ".join(tables.USER_HOUR_COLUMNS)
