@@ -18,6 +18,7 @@ from datetime import datetime
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from bench.env import Stream
 from ratings_assets.core.tables import (
     HOUR_BUCKETS,
     RECORDS_BY_HOUR_COLUMNS,
@@ -25,7 +26,8 @@ from ratings_assets.core.tables import (
     RECORDS_COLUMNS,
     RECORDS_TABLE,
 )
-from ratings_assets.streaming.job import SOURCE_CONSUMER_OPTIONS, BatchWriter, StreamConfig, enrich
+from ratings_assets.resources.kafka import KafkaResource
+from ratings_assets.streaming.job import SOURCE_CONSUMER_OPTIONS, BatchWriter, enrich
 from ratings_assets.streaming.validation import VALIDATED_SCHEMA, validate_batches
 
 
@@ -89,24 +91,23 @@ def write_tables(frame: DataFrame, writer: BatchWriter) -> Timed:
     return Timed(frame.count(), sum(parts.values()), parts)
 
 
-def sink_ceiling(spark: SparkSession, config: StreamConfig, catalog: DataFrame, users: list[str],
+def sink_ceiling(spark: SparkSession, stream: Stream, catalog: DataFrame, users: list[str],
                  movie_ids: list[int], hour: datetime, count: int, partitions: int, salt: int) -> Timed:
     """Ceiling (a): rows/s of the Cassandra writes alone (building the rows is not timed)."""
     frame = enriched_rows(spark, catalog, users, movie_ids, hour, count, partitions, salt)
     try:
-        return write_tables(frame, BatchWriter(config, catalog))
+        return write_tables(frame, BatchWriter(stream.kafka, stream.cassandra, catalog))
     finally:
         frame.unpersist()
 
 
-def source_ceiling(spark: SparkSession, config: StreamConfig, topic: str) -> Timed:
-    """Ceiling (b): rows/s of a batch read of the whole topic through the job's validation."""
+def source_ceiling(spark: SparkSession, kafka: KafkaResource) -> Timed:
+    """Ceiling (b): rows/s of a batch read of the whole of `kafka.topic` through the job's validation."""
     started = time.monotonic()
     raw = (
         spark.read.format("kafka")
-        .option("kafka.bootstrap.servers", config.kafka_bootstrap)
-        .options(**SOURCE_CONSUMER_OPTIONS, **config.kafka_options)
-        .option("subscribe", topic)
+        .options(**kafka.spark_source_options(), **SOURCE_CONSUMER_OPTIONS)
+        .option("subscribe", kafka.topic)
         .option("startingOffsets", "earliest")
         .option("endingOffsets", "latest")
         .load()

@@ -8,6 +8,7 @@ tests against.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import time
 import uuid
@@ -16,26 +17,49 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import TypeVar
+
+from pydantic import BaseModel
 
 from ratings_assets import settings
 from ratings_assets.core.catalog import Movie, read_catalog
 from ratings_assets.core.hours import HOUR, hour_of
 from ratings_assets.localstack import stack
 from ratings_assets.localstack.config import StackConfig
+from ratings_assets.resources import cassandra_resource, kafka_resource, spark_resource
 from ratings_assets.resources.cassandra import CassandraResource
 from ratings_assets.resources.kafka import KafkaResource
+from ratings_assets.resources.spark import SparkResource
+from ratings_assets.streaming.config import StreamConfig
 
 log = logging.getLogger(__name__)
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def rebuilt(model: Model, **changes) -> Model:
+    """A resource (or run config) with some fields changed, constructed anew, so validated.
+
+    Not `model_copy(update=...)`: Dagster runs a ConfigurableResource from the
+    config it was constructed with, which a copy keeps, so the aggregate's
+    `dg.materialize` would see the project's keyspace instead of the benchmark's.
+    """
+    return type(model)(**{**model.model_dump(), **changes})
 
 
 @dataclass(frozen=True)
 class Services:
-    """Kafka and Cassandra as the project's settings describe them (the launcher's nodes by default)."""
+    """Kafka, Cassandra and Spark as the project's settings describe them (the launcher's nodes by default).
+
+    The resources here point at the project's own topic and keyspace: the
+    benchmark only uses them through `stream_config`, `cassandra_for` and explicit
+    topic names, never as they are.
+    """
 
     stack_config: StackConfig
     kafka: KafkaResource
-    cassandra_hosts: str
-    cassandra_port: int
+    cassandra: CassandraResource
+    spark: SparkResource
     pids: dict[str, int | None]
 
     @classmethod
@@ -43,24 +67,17 @@ class Services:
         """Reuse the running nodes (start them if needed; never stopped here: others use them)."""
         config = StackConfig.from_env()
         statuses = stack.up(config=config, progress=lambda message: progress(f"  {message}"))
-        from ratings_assets.resources import kafka_resource
-
         return cls(
             stack_config=config,
             kafka=kafka_resource(),
-            cassandra_hosts=settings.CASSANDRA_HOSTS.value(),
-            cassandra_port=int(settings.CASSANDRA_PORT.value()),
+            cassandra=cassandra_resource(),
+            spark=rebuilt(spark_resource(), app_name="ratings-bench"),
             pids={name: status.pid for name, status in statuses.items()},
         )
 
-    def cassandra(self, keyspace: str) -> CassandraResource:
-        return CassandraResource(
-            hosts=self.cassandra_hosts,
-            port=self.cassandra_port,
-            keyspace=keyspace,
-            username=settings.CASSANDRA_USERNAME.value() or None,
-            password=settings.CASSANDRA_PASSWORD.value() or None,
-        )
+    def cassandra_for(self, keyspace: str) -> CassandraResource:
+        """The same cluster, the benchmark's own keyspace."""
+        return rebuilt(self.cassandra, keyspace=keyspace)
 
 
 @dataclass
@@ -125,7 +142,7 @@ def catalog_movies() -> list[Movie]:
 @contextmanager
 def isolated(services: Services, names: Names) -> Iterator[CassandraResource]:
     """The repetition's keyspace with the project's tables; topics and keyspace dropped on the way out."""
-    cassandra = services.cassandra(names.keyspace)
+    cassandra = services.cassandra_for(names.keyspace)
     cassandra.ensure_schema()
     try:
         yield cassandra
@@ -152,20 +169,26 @@ def drop(services: Services, names: Names, cassandra: CassandraResource) -> None
 
 
 def spark_session(conf_overrides: dict[str, str], services: Services):
-    """The benchmark's one SparkSession (one SparkContext per process), configured as the job's."""
-    from ratings_assets.localstack.maven import spark_connector_jars
-    from ratings_assets.streaming.session import build_session, spark_conf
+    """The benchmark's one SparkSession (one SparkContext per process): the job's Spark conf
+    (`SparkResource.conf`) with the benchmark's `--conf` overrides on top.
 
-    spark_connector_jars(services.stack_config)
-    conf = spark_conf(
-        master=settings.SPARK_MASTER.value(),
-        driver_memory=settings.SPARK_DRIVER_MEMORY.value(),
-        cassandra_hosts=services.cassandra_hosts,
-        cassandra_port=services.cassandra_port,
-        app_name="ratings-bench",
-    )
-    conf.update(conf_overrides)
-    spark = build_session(conf)
+    Built here rather than by `SparkResource.spark_session`, which takes no
+    extra settings. Cassandra's address, consistency and login are not in it:
+    they travel as options of each read and write (`CassandraResource.spark_options`).
+    """
+    from pyspark.sql import SparkSession
+
+    from ratings_assets.localstack.maven import spark_connector_jars
+
+    spark_connector_jars(services.stack_config)  # resolved into SparkResource.jars_dir if missing
+    conf = {**services.spark.conf(), **conf_overrides}
+    # As SparkResource does: an in-process SparkContext takes its Python workers' interpreter from this variable only.
+    os.environ["PYSPARK_PYTHON"] = services.spark.python
+    builder = SparkSession.builder
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
     quiet_spark_logs(spark)
     return spark, conf
 
@@ -187,14 +210,30 @@ def stop_when_idle(query, timeout_s: float = 15.0) -> None:
     query.stop()
 
 
-def stream_config(services: Services, names: Names, topic: str, purpose: str, **changes):
-    """The job's StreamConfig for a benchmark query: its own dead-letter topic, keyspace and checkpoint."""
-    from ratings_assets.streaming.job import StreamConfig, cassandra_auth_options, kafka_security_options
+@dataclass(frozen=True)
+class Stream:
+    """One benchmark query as the job takes it: where it reads and writes (the resources) and how it runs."""
 
+    kafka: KafkaResource  # the query's topic and its own dead-letter topic
+    cassandra: CassandraResource  # the repetition's keyspace
+    config: StreamConfig
+
+    @property
+    def topic(self) -> str:
+        return self.kafka.topic
+
+    def changed(self, topic: str | None = None, **config_changes) -> Stream:
+        """The same query reading another topic and/or with other run settings."""
+        kafka = self.kafka if topic is None else rebuilt(self.kafka, topic=topic)
+        return Stream(kafka, self.cassandra, rebuilt(self.config, **config_changes))
+
+
+def stream_config(services: Services, names: Names, topic: str, purpose: str, **changes) -> Stream:
+    """The job's resources and StreamConfig for a benchmark query: its own dead-letter topic, keyspace and checkpoint."""
     dlq = names.new_topic("dlq")
     services.kafka.ensure_topic(dlq, 1, 1)
-    return StreamConfig(
-        kafka_bootstrap=services.kafka.bootstrap_servers, topic=topic, dlq_topic=dlq, keyspace=names.keyspace,
-        catalog_path=settings.CATALOG.value(), checkpoint_dir=names.checkpoint(purpose), query_name=f"bench_{purpose}",
-        kafka_options=kafka_security_options(), cassandra_options=cassandra_auth_options(), **changes,
+    return Stream(
+        kafka=rebuilt(services.kafka, topic=topic, dead_letter_topic=dlq),
+        cassandra=services.cassandra_for(names.keyspace),
+        config=StreamConfig(checkpoint_dir=names.checkpoint(purpose), query_name=f"bench_{purpose}", **changes),
     )

@@ -14,15 +14,14 @@ from datetime import datetime, timedelta, timezone
 
 from pyspark.sql import SparkSession
 
-from bench.env import stop_when_idle
+from bench.env import Stream, stop_when_idle
 from bench.generator import PacedFeed, Workload
 from bench.sparkmon import ProgressRecorder, batch_table, phase_totals
 from bench.stats import percentiles
 from ratings_assets.core.hours import hours_in
 from ratings_assets.core.tables import HOUR_BUCKETS, RECORDS_BY_HOUR_TABLE
 from ratings_assets.resources.cassandra import CassandraResource
-from ratings_assets.resources.kafka import KafkaResource
-from ratings_assets.streaming.job import StreamConfig, start_query
+from ratings_assets.streaming.job import start_query
 
 
 @dataclass
@@ -58,15 +57,15 @@ def stored_latencies(cassandra: CassandraResource, since: datetime, until: datet
     return latencies
 
 
-def steady_latency(spark: SparkSession, kafka: KafkaResource, cassandra: CassandraResource, config: StreamConfig,
-                   recorder: ProgressRecorder, workload: Workload, rate: float, seconds: float, warmup_s: float,
-                   salt: int, drain_timeout_s: float = 180.0) -> LatencyResult:
+def steady_latency(spark: SparkSession, stream: Stream, recorder: ProgressRecorder, workload: Workload, rate: float,
+                   seconds: float, warmup_s: float, salt: int, drain_timeout_s: float = 180.0) -> LatencyResult:
     """Run the query on a processing-time trigger, feed it `rate` events/s for `seconds`, read the latencies back."""
-    query, writer = start_query(spark, config)
+    kafka, cassandra, config = stream.kafka, stream.cassandra, stream.config
+    query, writer = start_query(spark, kafka, cassandra, config)
     stored = 0
     try:
         time.sleep(min(3.0, config.trigger_seconds * 2))  # the query plans its first (empty) trigger
-        feed = PacedFeed(kafka, config.topic, workload, salt, rate, seconds).start()
+        feed = PacedFeed(kafka, kafka.topic, workload, salt, rate, seconds).start()
         published = feed.join(timeout=seconds + 120)
         deadline = time.monotonic() + drain_timeout_s
         while stored < published.acked and time.monotonic() < deadline:

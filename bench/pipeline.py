@@ -14,12 +14,12 @@ from dataclasses import dataclass, field, replace
 
 from pyspark.sql import SparkSession
 
-from bench.env import stop_when_idle
+from bench.env import Stream, stop_when_idle
 from bench.generator import PacedFeed, Workload
 from bench.sparkmon import ProgressRecorder, batch_table, phase_totals
 from bench.stats import lag_is_stable, slope
 from ratings_assets.resources.kafka import KafkaResource
-from ratings_assets.streaming.job import StreamConfig, run_stream, start_query
+from ratings_assets.streaming.job import run_stream, start_query
 from ratings_assets.streaming.progress import consumer_lag
 
 
@@ -37,9 +37,9 @@ class DrainResult:
         return self.stored / self.seconds if self.seconds > 0 else 0.0
 
 
-def drain(spark: SparkSession, config: StreamConfig, recorder: ProgressRecorder, expected: int) -> DrainResult:
+def drain(spark: SparkSession, stream: Stream, recorder: ProgressRecorder, expected: int) -> DrainResult:
     """run_stream(available_now=True) over a topic holding `expected` events: events/s start to finish."""
-    config = replace(config, available_now=True)
+    stream = stream.changed(available_now=True)
     stored = 0
     steps: dict[str, float] = {}
 
@@ -50,11 +50,11 @@ def drain(spark: SparkSession, config: StreamConfig, recorder: ProgressRecorder,
             steps[step] = steps.get(step, 0.0) + seconds
 
     started = time.monotonic()
-    run_stream(spark, config, on_progress, poll_seconds=1)
+    run_stream(spark, stream.kafka, stream.cassandra, stream.config, on_progress, poll_seconds=1)
     seconds = time.monotonic() - started
-    reports = recorder.take(config.query_name, rows=expected)
+    reports = recorder.take(stream.config.query_name, rows=expected)
     if stored != expected:
-        raise RuntimeError(f"the stream stored {stored:,} rows of {expected:,} events in {config.topic}")
+        raise RuntimeError(f"the stream stored {stored:,} rows of {expected:,} events in {stream.topic}")
     return DrainResult(expected, stored, seconds, batch_table(reports), phase_totals(reports), steps)
 
 
@@ -125,23 +125,24 @@ def _lag(kafka: KafkaResource, topic: str, query) -> int:
     return consumer_lag(_processed_offsets(query), latest) if _processed_offsets(query) else sum(latest[topic].values())
 
 
-def probe_rate(spark: SparkSession, kafka: KafkaResource, config: StreamConfig, recorder: ProgressRecorder,
-               workload: Workload, rate: float, seconds: float, warmup_s: float, salt: int) -> ProbeResult:
+def probe_rate(spark: SparkSession, stream: Stream, recorder: ProgressRecorder, workload: Workload, rate: float,
+               seconds: float, warmup_s: float, salt: int) -> ProbeResult:
     """One rate: feed for `seconds`, sample lag every second, then let the query catch up."""
-    query, writer = start_query(spark, config)
+    kafka, config = stream.kafka, stream.config
+    query, writer = start_query(spark, kafka, stream.cassandra, config)
     samples: list[tuple[float, float]] = []
     catch_up = None
     try:
-        feed = PacedFeed(kafka, config.topic, workload, salt, rate, seconds).start()
+        feed = PacedFeed(kafka, kafka.topic, workload, salt, rate, seconds).start()
         began = time.monotonic()
         while feed.running:
             time.sleep(1.0)
-            samples.append((time.monotonic() - began, _lag(kafka, config.topic, query)))
+            samples.append((time.monotonic() - began, _lag(kafka, kafka.topic, query)))
         published = feed.join()
         stopped = time.monotonic()
         deadline = stopped + max(120.0, 4 * config.trigger_seconds)
         while time.monotonic() < deadline:
-            if _lag(kafka, config.topic, query) == 0:
+            if _lag(kafka, kafka.topic, query) == 0:
                 catch_up = time.monotonic() - stopped
                 break
             if query.exception() is not None:
@@ -165,19 +166,19 @@ def probe_rate(spark: SparkSession, kafka: KafkaResource, config: StreamConfig, 
     )
 
 
-def sustained_probe(spark: SparkSession, kafka: KafkaResource, base: StreamConfig, recorder: ProgressRecorder,
-                    workload: Workload, rates: list[float], seconds: float, confirm_seconds: float, warmup_s: float,
+def sustained_probe(spark: SparkSession, base: Stream, recorder: ProgressRecorder, workload: Workload,
+                    rates: list[float], seconds: float, confirm_seconds: float, warmup_s: float,
                     new_topic, partitions: int, refine_steps: int = 2, progress=print) -> list[ProbeResult]:
     """search_sustained_rate on the running query: each window a fresh topic and query, fed at one rate."""
     def try_rate(rate: float, window_s: float, phase: str) -> ProbeResult:
         index = next(counter)
         topic = new_topic(f"probe{index}")
-        kafka.ensure_topic(topic, partitions, 1)
-        config = replace(base, topic=topic, checkpoint_dir=f"{base.checkpoint_dir}-{index}",
-                         query_name=f"bench_probe_{index}", available_now=False)
-        result = probe_rate(spark, kafka, config, recorder, workload, rate, window_s, warmup_s, salt=900 + index)
+        base.kafka.ensure_topic(topic, partitions, 1)
+        stream = base.changed(topic=topic, checkpoint_dir=f"{base.config.checkpoint_dir}-{index}",
+                              query_name=f"bench_probe_{index}", available_now=False)
+        result = probe_rate(spark, stream, recorder, workload, rate, window_s, warmup_s, salt=900 + index)
         result = replace(result, seconds=window_s, phase=phase)
-        progress(f"    {phase} {rate:,.0f} ev/s for {window_s:g} s (trigger {config.trigger_seconds:g} s): achieved "
+        progress(f"    {phase} {rate:,.0f} ev/s for {window_s:g} s (trigger {stream.config.trigger_seconds:g} s): achieved "
                  f"{result.achieved:,.0f} ev/s, lag slope {result.lag_slope:+,.0f} ev/s, max lag {result.max_lag:,}, "
                  f"caught up in {'-' if result.catch_up_s is None else f'{result.catch_up_s:.1f} s'} -> {result.verdict}")
         return result

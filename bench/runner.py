@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bench import aggregate, ceilings, latency, memory, pipeline, report
-from bench.env import (Hours, Names, Services, catalog_movies, isolated, new_run_id, spark_session,
+from bench.env import (Hours, Names, Services, Stream, catalog_movies, isolated, new_run_id, spark_session,
                        stream_config)
 from bench.generator import Workload, preload
 from bench.sparkmon import ProgressRecorder, StageWindow
@@ -122,7 +122,7 @@ class Bench:
         self.catalog = catalog_frame(self.spark, settings.CATALOG.value())
         aggregate.warm_up()
 
-    def config_for(self, names: Names, topic: str, purpose: str, **changes):
+    def config_for(self, names: Names, topic: str, purpose: str, **changes) -> Stream:
         return stream_config(self.services, names, topic, purpose, **{**self.config_changes, **changes})
 
     def step(self, figures: dict, name: str, func):
@@ -147,14 +147,14 @@ class Bench:
         with isolated(self.services, names):
             topic = names.new_topic("events")
             self.services.kafka.ensure_topic(topic, o.partitions, 1)
-            config = self.config_for(names, topic, "warmup")
+            stream = self.config_for(names, topic, "warmup")
             preload(self.services.kafka, topic, self.workload, salt=0, count=o.warmup_events,
                     window=Hours.window(hours.pipeline))
-            pipeline.drain(self.spark, config, self.recorder, o.warmup_events)
-            self._write_hour(config, hours.ceiling, o.warmup_events, salt=0)
+            pipeline.drain(self.spark, stream, self.recorder, o.warmup_events)
+            self._write_hour(stream, hours.ceiling, o.warmup_events, salt=0)
 
-    def _write_hour(self, config, hour, count: int, salt: int):
-        return ceilings.sink_ceiling(self.spark, config, self.catalog, self.workload.users, self.movie_ids, hour,
+    def _write_hour(self, stream: Stream, hour, count: int, salt: int):
+        return ceilings.sink_ceiling(self.spark, stream, self.catalog, self.workload.users, self.movie_ids, hour,
                                      count, self.options.partitions, salt=salt)
 
     # ------------------------------------------------------------ one run
@@ -172,7 +172,7 @@ class Bench:
             if heavy:
                 self._heavy_steps(index, names, hours, figures, tag)
             self.step(figures, "ceiling_broker", lambda: self._broker(names, figures, tag))
-            self.step(figures, "latency", lambda: self._latency(names, cassandra, figures, tag))
+            self.step(figures, "latency", lambda: self._latency(names, figures, tag))
             self.step(figures, "aggregate", lambda: self._aggregates(names, cassandra, hours, figures, tag, heavy))
             figures["load_1m_at_end"] = os.getloadavg()[0]
             self.say(f"{tag} dropping {names.keyspace} and {len(names.topics)} topics")
@@ -182,7 +182,7 @@ class Bench:
         o = self.options
         topic = names.new_topic("events")
         self.services.kafka.ensure_topic(topic, o.partitions, 1)
-        config = self.config_for(names, topic, "drain")
+        stream = self.config_for(names, topic, "drain")
 
         def generator_step():
             result = preload(self.services.kafka, topic, self.workload, salt=index, count=o.events,
@@ -197,7 +197,7 @@ class Bench:
 
         def source_step():
             window = StageWindow(self.spark).open()
-            result = ceilings.source_ceiling(self.spark, config, topic)
+            result = ceilings.source_ceiling(self.spark, stream.kafka)
             figures["ceiling_source_rows_s"] = result.rate
             figures.setdefault("stages", {})["ceiling_source"] = window.close()
             self.say(f"{tag} ceiling (b) Spark batch read + validation: {result.rows:,} rows in "
@@ -205,7 +205,7 @@ class Bench:
 
         def pipeline_step():
             window = StageWindow(self.spark).open()
-            result = pipeline.drain(self.spark, config, self.recorder, o.events)
+            result = pipeline.drain(self.spark, stream, self.recorder, o.events)
             figures["pipeline_ev_s"] = result.rate
             figures["pipeline_s"] = result.seconds
             figures["pipeline_batches"] = result.batches
@@ -217,7 +217,7 @@ class Bench:
 
         def sink_step():
             window = StageWindow(self.spark).open()
-            result = self._write_hour(config, hours.ceiling, o.events, salt=index)
+            result = self._write_hour(stream, hours.ceiling, o.events, salt=index)
             figures["ceiling_sink_rows_s"] = result.rate
             figures["ceiling_sink_parts_s"] = result.parts
             figures.setdefault("stages", {})["ceiling_sink"] = window.close()
@@ -247,22 +247,23 @@ class Bench:
 
     def _producer_performance(self, topic: str) -> list[str]:
         from ratings_assets.localstack.java import find_java
-        from ratings_assets.streaming.job import kafka_security_options
 
-        stack = self.services.stack_config
+        stack, kafka = self.services.stack_config, self.services.kafka
         java = str(find_java(17, None, stack.java_home, purpose="ProducerPerformance").executable)
-        extra = {key.removeprefix("kafka."): value for key, value in kafka_security_options().items()}
+        # The SASL settings (if any) under the Kafka client's own names; the address is passed on its own.
+        extra = {key.removeprefix("kafka."): value for key, value in kafka.spark_source_options().items()
+                 if key != "kafka.bootstrap.servers"}
         return ceilings.producer_performance_command(java, str(stack.jars_dir("kafka")), topic, self.options.broker_records,
-                                                     self.services.kafka.bootstrap_servers, extra_props=extra)
+                                                     kafka.bootstrap_servers, extra_props=extra)
 
-    def _latency(self, names: Names, cassandra, figures: dict, tag: str) -> None:
+    def _latency(self, names: Names, figures: dict, tag: str) -> None:
         o = self.options
         topic = names.new_topic("latency")
         self.services.kafka.ensure_topic(topic, o.partitions, 1)
-        config = self.config_for(names, topic, "latency", trigger_seconds=o.latency_trigger_s)
+        stream = self.config_for(names, topic, "latency", trigger_seconds=o.latency_trigger_s)
         window = StageWindow(self.spark).open()
-        result = latency.steady_latency(self.spark, self.services.kafka, cassandra, config, self.recorder, self.workload,
-                                        o.latency_rate, o.latency_seconds, o.latency_warmup_s, salt=100 + figures["run"])
+        result = latency.steady_latency(self.spark, stream, self.recorder, self.workload, o.latency_rate,
+                                        o.latency_seconds, o.latency_warmup_s, salt=100 + figures["run"])
         p = result.percentiles
         figures.update({f"latency_{k}_ms": v for k, v in p.items()})
         figures["latency_achieved_ev_s"] = result.achieved
@@ -304,9 +305,9 @@ class Bench:
         names = Names.fresh(self.run_id, "p", self.scratch)
         with isolated(self.services, names):
             base = self.config_for(names, "-", "probe", trigger_seconds=o.probe_trigger_s)
-            results = pipeline.sustained_probe(self.spark, self.services.kafka, base, self.recorder, self.workload,
-                                               rates, o.probe_seconds, o.probe_confirm_seconds, o.probe_warmup_s,
-                                               names.new_topic, o.partitions, o.probe_refine_steps, progress=self.say)
+            results = pipeline.sustained_probe(self.spark, base, self.recorder, self.workload, rates, o.probe_seconds,
+                                               o.probe_confirm_seconds, o.probe_warmup_s, names.new_topic,
+                                               o.partitions, o.probe_refine_steps, progress=self.say)
         return [asdict(r) | {"verdict": r.verdict} for r in results]
 
     def memory(self) -> dict:

@@ -22,7 +22,7 @@ from ratings_assets.generator.ratings import EventClock
 from ratings_assets.generator.users import user_pool
 from ratings_assets.streaming.validation import validate_batch, validate_rows
 
-ARROW_BATCH_ROWS = 20_000  # spark.sql.execution.arrow.maxRecordsPerBatch (streaming/session.py)
+ARROW_BATCH_ROWS = 20_000  # spark.sql.execution.arrow.maxRecordsPerBatch (resources/spark.py)
 
 
 def cpu_us_per_item(func: Callable[[], object], items: int, passes: int) -> float:
