@@ -65,11 +65,11 @@ def cassandra(services, isolated) -> CassandraResource:
 
 @pytest.fixture(scope="session")
 def spark_resource(services):
-    """The project's Spark resource, as the definitions build it, on two local cores."""
+    """The project's Spark resource, as the definitions build it (RATINGS_SPARK_MASTER, local[2] by default)."""
     from ratings_assets.resources import spark_resource as build
 
     spark_connector_jars(services)
-    resource = build().model_copy(update={"master": "local[2]", "app_name": "ratings-tests"})
+    resource = build()
     yield resource
     resource.stop()
 

@@ -17,7 +17,8 @@ import dagster as dg
 from ratings_assets import settings
 from ratings_assets.core.hours import HOUR, hour_from_partition_key
 from ratings_assets.defs.partitions import RECORDS_PARTITIONS
-from ratings_assets.defs.records import RECORDS_KEY
+from ratings_assets.defs.records import (RECORDS_KEY, consumer_lag_below_threshold, lag_check, no_unknown_movies,
+                                         unknown_movies_check)
 from ratings_assets.resources.cassandra import CassandraResource
 from ratings_assets.resources.kafka import KafkaResource
 from ratings_assets.resources.spark import SparkResource
@@ -85,6 +86,16 @@ class HourReports:
         return ready, before
 
 
+def checks_of_batch(summary: dict) -> list[dg.AssetCheckEvaluation]:
+    """The records checks, evaluated on a batch the stream just stored."""
+    return [
+        dg.AssetCheckEvaluation(asset_key=RECORDS_KEY, check_name=consumer_lag_below_threshold.check_key.name,
+                                **lag_check(summary.get("consumer_lag"), 0.0)),
+        dg.AssetCheckEvaluation(asset_key=RECORDS_KEY, check_name=no_unknown_movies.check_key.name,
+                                **unknown_movies_check(summary.get("rejected") or {}, "this batch's dead letters")),
+    ]
+
+
 def _first_partition_hour() -> datetime:
     return hour_from_partition_key(RECORDS_PARTITIONS.get_first_partition_key())
 
@@ -115,6 +126,9 @@ def run_ratings_stream(context: dg.OpExecutionContext, config: StreamConfig, spa
             context.log_event(dg.AssetMaterialization(asset_key=RECORDS_KEY, partition=key,
                                                       metadata={"rows_written": rows}))
         context.log_event(observation(summary, last_batch_at, context.run_id))
+        if summary.get("new_batch"):
+            for check in checks_of_batch(summary):
+                context.log_event(check)
 
     run_pipeline(spark, kafka, cassandra, config, on_progress=report)
 

@@ -7,7 +7,7 @@ import pytest
 
 from ratings_assets.definitions import defs
 from ratings_assets.defs.hourly import GRACE, HOURLY_KEY, LATE_DATA_BOUND
-from ratings_assets.defs.records import RECORDS_KEY, consumer_lag_below_threshold, no_unknown_movies
+from ratings_assets.defs.records import RECORDS_KEY
 
 DEFS = defs()
 T0 = datetime(2026, 3, 10, 10, 20, tzinfo=timezone.utc)  # hour 10:00 is open
@@ -82,22 +82,6 @@ def test_late_rows_re_request_their_hour_within_the_bound_and_not_beyond(clock):
     bound = evaluation.child_results[0]
     assert "late-data bound" in bound.condition.get_label()
     assert key(old) not in bound.true_subset.expensively_compute_partition_keys()
-
-
-def test_records_checks_run_once_the_stream_reported_then_on_their_cron(clock):
-    checks = {consumer_lag_below_threshold.check_key, no_unknown_movies.check_key}
-
-    def checks_requested(at) -> set:
-        return {r.key for r in clock.tick(at).results if r.key in checks and r.true_subset.size}
-
-    assert checks_requested(T0) == set()  # nothing reported yet: nothing to check
-    stream_wrote(clock.instance, T0.replace(minute=0))
-    assert checks_requested(T0 + timedelta(minutes=1)) == checks
-    stream_wrote(clock.instance, T0.replace(minute=0))
-    assert checks_requested(T0 + timedelta(minutes=2)) == set()  # not on every batch
-    stream_wrote(clock.instance, T0.replace(minute=0))
-    assert checks_requested(T0 + timedelta(minutes=3)) == set()
-    assert checks_requested(T0 + timedelta(minutes=6)) == checks  # the */5 tick passed
 
 
 def test_the_catalog_and_the_topic_are_made_on_the_first_evaluation_and_not_again(clock):

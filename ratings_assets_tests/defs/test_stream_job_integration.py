@@ -43,6 +43,10 @@ def test_the_job_writes_to_the_overridden_topic_and_keyspace_and_reports_each_ho
             reported[materialization.partition] += materialization.metadata["rows_written"].value
         observed = instance.fetch_observations(RECORDS_KEY, limit=1).records
         assert observed and observed[0].asset_observation.metadata["run_id"].value == result.run_id
+        # Both records checks are reported after the batches, and pass: nothing unknown, nothing left to read.
+        checks = {e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data.passed
+                  for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+        assert checks == {"consumer_lag_below_threshold": True, "no_unknown_movies": True}
 
     expected = Counter(partition_key(event.time) for event in events)
     assert reported == expected  # each hour partition, with exactly the rows written to it
