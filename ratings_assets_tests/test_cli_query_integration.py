@@ -190,8 +190,25 @@ def test_top_table(services, keyspace):
 
 def test_empty_hour(services, keyspace):
     assert ratings_json(services, keyspace, "top", "--hour", "2024-01-01T00:00Z") == {
-        "hour": "2024-01-01T00:00:00+00:00", "users": 0, "top": [],
+        "hour": "2024-01-01T00:00:00+00:00", "users": 0, "top": [], "ratings_stored": 0,
     }
+
+
+def test_an_hour_with_ratings_but_no_aggregate_says_so_and_how_to_get_it(services, keyspace):
+    unaggregated = HOUR + timedelta(hours=5)
+    with CassandraResource(hosts=services.bind_host, port=services.cassandra_port, keyspace=keyspace).session() as session:
+        insert = session.prepare(f"INSERT INTO {keyspace}.{tables.RECORDS_BY_HOUR_TABLE} "
+                                 "(hour, bucket, name, time, event_id, rating) VALUES (?, ?, ?, ?, ?, ?)")
+        for n in range(3):
+            name = f"user {n}"
+            session.execute(insert, (unaggregated, tables.hour_bucket(name), name, unaggregated, f"e{n}", 5))
+    assert ratings_json(services, keyspace, "top", "--hour", "2025-03-15T15:00Z")["ratings_stored"] == 3
+    result = ratings(services, keyspace, "top", "--hour", "2025-03-15T15:00Z")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == (
+        "hour 2025-03-15 15:00 UTC has 3 ratings in reviews.records but is not aggregated yet: the automation does it "
+        "once the hour has closed, or materialize partition 2025-03-15-15:00 of reviews/hourly_user_ratings in the "
+        "Dagster UI")
 
 
 @pytest.mark.parametrize(
