@@ -109,7 +109,28 @@ def _stop(children: dict[str, subprocess.Popen]) -> None:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
-        print(f"  stopped {name}", flush=True)
+        # Dagster's processes (webserver, daemon, code server, the stream's run) end after `dg dev` itself:
+        # wait for the child's whole session, so nothing outlives `make run`.
+        deadline = time.monotonic() + 60
+        while (left := _session_members(proc.pid)) and time.monotonic() < deadline:
+            time.sleep(1)
+        for pid in left:
+            os.kill(pid, signal.SIGKILL)
+        print(f"  stopped {name}" + (f" (killed {len(left)} process(es) that did not stop)" if left else ""),
+              flush=True)
+
+
+def _session_members(sid: int) -> list[int]:
+    """Processes still in the session `sid` (each child runs in a session of its own)."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # ended meanwhile
+        if int(fields[3]) == sid:  # after the name: state, ppid, pgrp, session
+            members.append(int(stat.parent.name))
+    return members
 
 
 def _interrupt(signum, _frame):

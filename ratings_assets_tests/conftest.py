@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from ratings_assets.localstack import stack
 from ratings_assets.localstack.config import StackConfig
 from ratings_assets.localstack.maven import spark_connector_jars
+from ratings_assets.paths import REPO_ROOT
 from ratings_assets.resources.cassandra import CassandraResource
 from ratings_assets.resources.kafka import KafkaResource
 
@@ -77,3 +79,46 @@ def spark_resource(services):
 @pytest.fixture(scope="session")
 def spark(spark_resource):
     return spark_resource.spark_session
+
+
+# Debian's Chromium, as the machine's probe starts it: without background networking, which a closed network refuses.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+SCREENSHOTS = REPO_ROOT / ".local" / "screenshots"
+UI_TIMEOUT_MS = 60_000  # any single UI step (page load, element)
+
+
+@pytest.fixture
+def page(tmp_path):
+    """A page of a fresh headless Chromium (new profile), with Dagster's one-time community pop-up dismissed."""
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"{CHROMIUM} is missing: `make browser` installs Debian's chromium")
+    try:
+        from playwright.sync_api import expect, sync_playwright
+    except ImportError:
+        pytest.fail("playwright is missing: it is in the test extra (make setup)")
+    expect.set_options(timeout=UI_TIMEOUT_MS)
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1600, "height": 1000},
+            timeout=UI_TIMEOUT_MS,
+        )
+        try:
+            page = context.pages[0] if context.pages else context.new_page()
+            page.set_default_timeout(UI_TIMEOUT_MS)
+            page.set_default_navigation_timeout(UI_TIMEOUT_MS)
+            # The pop-up can open at any moment on a new profile; Playwright clears it before any action or check.
+            page.add_locator_handler(
+                page.get_by_text("Join the Dagster community"),
+                lambda: page.get_by_role("button", name="Skip").click(),
+            )
+            yield page
+        finally:
+            context.close()

@@ -33,17 +33,11 @@ from ratings_assets.core import tables
 from ratings_assets.core.hours import HOUR, hour_of, partition_key
 from ratings_assets.dagster_home import prepare_dagster_home
 from ratings_assets.paths import REPO_ROOT
+from ratings_assets_tests.conftest import SCREENSHOTS, UI_TIMEOUT_MS
 
 pytestmark = pytest.mark.integration
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
-SCREENSHOTS = REPO_ROOT / ".local" / "screenshots"
 ASSETS = ("movie_catalog", "ratings_topic", "records", "hourly_user_ratings")
-UI_TIMEOUT_MS = 60_000       # any single UI step (page load, element)
 LAUNCH_TIMEOUT_MS = 180_000  # the launch dialogs, which wait for a heavier query
 SERVER_TIMEOUT_S = 180       # webserver up and the code location loaded
 RUN_TIMEOUT_S = 240          # the launched run finished
@@ -192,39 +186,6 @@ def webserver(services, isolated, cassandra, dagster_home, tmp_path_factory) -> 
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=30)
-
-
-@pytest.fixture
-def page(tmp_path):
-    """A page of a fresh headless Chromium (new profile), with Dagster's one-time community pop-up dismissed."""
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} is missing: `make browser` installs Debian's chromium")
-    try:
-        from playwright.sync_api import expect, sync_playwright
-    except ImportError:
-        pytest.fail("playwright is missing: it is in the test extra (make setup)")
-    expect.set_options(timeout=UI_TIMEOUT_MS)
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"),
-            executable_path=CHROMIUM,
-            headless=True,
-            args=CHROMIUM_ARGS,
-            viewport={"width": 1600, "height": 1000},
-            timeout=UI_TIMEOUT_MS,
-        )
-        try:
-            page = context.pages[0] if context.pages else context.new_page()
-            page.set_default_timeout(UI_TIMEOUT_MS)
-            page.set_default_navigation_timeout(UI_TIMEOUT_MS)
-            # The pop-up can open at any moment on a new profile; Playwright clears it before any action or check.
-            page.add_locator_handler(
-                page.get_by_text("Join the Dagster community"),
-                lambda: page.get_by_role("button", name="Skip").click(),
-            )
-            yield page
-        finally:
-            context.close()
 
 
 def _screenshot(page, name: str) -> Path:
