@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import signal
 import sys
 import threading
@@ -366,7 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--rate", type=float, default=50.0, help="events/s from the generator (default 50)")
     demo.add_argument("--users", type=int, default=200)
     demo.add_argument("--trigger", type=float, default=10.0, help="stream trigger interval, seconds (default 10)")
-    demo.add_argument("--port", type=int, default=int(os.environ.get("RATINGS_UI_PORT", "3000")), help="Dagster UI port")
+    demo.add_argument("--port", type=int, default=settings.UI_PORT.value(), help="Dagster UI port")
     demo.set_defaults(func=cmd_demo)
     return parser
 

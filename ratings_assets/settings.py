@@ -77,6 +77,7 @@ TRIGGER_SECONDS = Setting("RATINGS_TRIGGER_SECONDS", "30", "streaming micro-batc
 CHECKPOINT_DIR = Setting("RATINGS_CHECKPOINT_DIR", "", "streaming checkpoint folder (default: STATE_DIR/checkpoints/records)")
 MAX_OFFSETS_PER_TRIGGER = Setting("RATINGS_MAX_OFFSETS_PER_TRIGGER", "500000", "cap on Kafka records read by one micro-batch", int)
 
+UI_PORT = Setting("RATINGS_UI_PORT", "3000", "port of the Dagster UI that `make run` starts", int)
 HOURLY_START = Setting("RATINGS_HOURLY_START", "2025-01-01-00:00", "first hour partition of the hourly aggregates (UTC)")
 LATE_DATA_HOURS = Setting("RATINGS_LATE_DATA_HOURS", "48", "hours after which late events no longer re-aggregate their hour", float)
 AGGREGATE_GRACE_MINUTES = Setting("RATINGS_AGGREGATE_GRACE_MINUTES", "2", "wait after an hour closes before aggregating it", float)

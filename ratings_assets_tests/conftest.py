@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
 
 import pytest
@@ -13,6 +14,17 @@ from ratings_assets.localstack.maven import spark_connector_jars
 from ratings_assets.paths import REPO_ROOT
 from ratings_assets.resources.cassandra import CassandraResource
 from ratings_assets.resources.kafka import KafkaResource
+
+
+def wait_for(condition, timeout_s: float, what: str, poll_s: float = 1.0):
+    """Poll `condition` until it returns something truthy, and return that; fail naming `what` after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(poll_s)
+    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from ratings_assets.defs.hourly import HOURLY_KEY
 from ratings_assets.defs.records import RECORDS_KEY
 from ratings_assets.defs.stream_job import STREAM_JOB
 from ratings_assets.paths import REPO_ROOT
-from ratings_assets_tests.conftest import SCREENSHOTS
+from ratings_assets_tests.conftest import SCREENSHOTS, wait_for
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.filterwarnings("ignore:Function `EventMethods.get_event_records` is deprecated")]
@@ -44,16 +43,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def _wait(what: str, timeout_s: float, condition, poll_s: float = 3.0):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(poll_s)
-    pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what}")
 
 
 @pytest.fixture(scope="module")
@@ -107,8 +96,8 @@ def _first_look_ready(instance: dg.DagsterInstance, closed_hours: list[str]) -> 
 
 
 def test_make_run_shows_a_live_pipeline_at_first_look_and_stops_clean(demo, page):
-    printed = _wait("the 'ratings are flowing' line", FLOWING_TIMEOUT_S,
-                    lambda: "ratings are flowing" in _printed(demo) and _printed(demo))
+    printed = wait_for(lambda: "ratings are flowing" in _printed(demo) and _printed(demo), FLOWING_TIMEOUT_S,
+                       "the 'ratings are flowing' line", poll_s=3)
     query = re.search(r"Query them:\s+(.+)", printed).group(1)
     answer = subprocess.run(shlex.split(query.replace(".venv/bin/ratings", str(Path(sys.executable).with_name("ratings")))),
                             cwd=REPO_ROOT, env=demo["env"], capture_output=True, text=True, timeout=120)
@@ -118,8 +107,8 @@ def test_make_run_shows_a_live_pipeline_at_first_look_and_stops_clean(demo, page
     now_hour = hour_of(datetime.now(timezone.utc))
     closed = [partition_key(now_hour - n * HOUR) for n in (1, 2, 3)]
     with dg.DagsterInstance.from_config(str(demo["home"])) as instance:
-        _wait(f"the first look: every asset materialized, hours {closed} aggregated, every check executed",
-              FIRST_LOOK_TIMEOUT_S, lambda: _first_look_ready(instance, closed), poll_s=5)
+        wait_for(lambda: _first_look_ready(instance, closed), FIRST_LOOK_TIMEOUT_S,
+                 f"the first look: every asset materialized, hours {closed} aggregated, every check executed", poll_s=5)
 
         url = f"http://127.0.0.1:{demo['port']}"
         page.goto(f"{url}/asset-groups")

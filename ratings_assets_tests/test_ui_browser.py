@@ -33,7 +33,7 @@ from ratings_assets.core import tables
 from ratings_assets.core.hours import HOUR, hour_of, partition_key
 from ratings_assets.dagster_home import prepare_dagster_home
 from ratings_assets.paths import REPO_ROOT
-from ratings_assets_tests.conftest import SCREENSHOTS, UI_TIMEOUT_MS
+from ratings_assets_tests.conftest import SCREENSHOTS
 
 pytestmark = pytest.mark.integration
 

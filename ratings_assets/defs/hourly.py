@@ -15,19 +15,16 @@ from datetime import datetime, timedelta, timezone
 
 import dagster as dg
 
-from ratings_assets import settings
 from ratings_assets.core.aggregation import UserHour, aggregate_hour, summarize
 from ratings_assets.core.events import RATING_MAX, RATING_MIN
 from ratings_assets.core.hours import hours_in, partition_key
-from ratings_assets.defs.partitions import HOURLY_PARTITIONS
+from ratings_assets.defs.partitions import GRACE, HOURLY_PARTITIONS, LATE_DATA_BOUND
 from ratings_assets.defs.records import RECORDS_KEY
 from ratings_assets.resources.cassandra import CassandraResource
 
 HOURLY_KEY = dg.AssetKey(["reviews", "hourly_user_ratings"])
 COUNTS_CHECK = "counts_match_records"
 RANGE_CHECK = "ratings_within_range"
-GRACE = timedelta(minutes=settings.AGGREGATE_GRACE_MINUTES.value())
-LATE_DATA_BOUND = timedelta(hours=settings.LATE_DATA_HOURS.value())
 
 
 class HourClosedFor(dg.AutomationCondition):

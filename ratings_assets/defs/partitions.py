@@ -6,6 +6,8 @@ hour is RATINGS_HOURLY_START (`make run` pins it to the start of its history),
 so the partitions view shows hours that can hold data.
 """
 
+from datetime import timedelta
+
 import dagster as dg
 
 from ratings_assets import settings
@@ -13,3 +15,7 @@ from ratings_assets import settings
 RECORDS_PARTITIONS = dg.HourlyPartitionsDefinition(
     start_date=settings.HOURLY_START.value(), timezone="UTC", end_offset=1)
 HOURLY_PARTITIONS = dg.HourlyPartitionsDefinition(start_date=settings.HOURLY_START.value(), timezone="UTC")
+# An hour is aggregated this long after it closed (the batch in flight lands first), and re-aggregated after
+# late rows until this long after it closed.
+GRACE = timedelta(minutes=settings.AGGREGATE_GRACE_MINUTES.value())
+LATE_DATA_BOUND = timedelta(hours=settings.LATE_DATA_HOURS.value())

@@ -9,14 +9,12 @@ sends a heartbeat observation, so the supervisor can tell idle from dead.
 
 import os
 import socket
-import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import dagster as dg
 
-from ratings_assets import settings
 from ratings_assets.core.hours import HOUR, hour_from_partition_key
-from ratings_assets.defs.partitions import RECORDS_PARTITIONS
+from ratings_assets.defs.partitions import LATE_DATA_BOUND, RECORDS_PARTITIONS
 from ratings_assets.defs.records import (RECORDS_KEY, consumer_lag_below_threshold, lag_check, no_unknown_movies,
                                          unknown_movies_check)
 from ratings_assets.resources.cassandra import CassandraResource
@@ -28,7 +26,6 @@ from ratings_assets.streaming.job import run_pipeline
 STREAM_JOB = "ratings_stream_job"
 # The run queue admits one run with this tag at a time (dagster.yaml).
 STREAM_TAG = {"ratings/stream": "records"}
-LATE_DATA_BOUND = timedelta(hours=settings.LATE_DATA_HOURS.value())
 
 
 def observation(summary: dict, last_batch_at: float | None, run_id: str) -> dg.AssetObservation:

@@ -127,8 +127,10 @@ def stop_run(instance: dg.DagsterInstance, run: dg.DagsterRun, beat: dict | None
         instance.report_run_failed(current, f"ratings_stream_supervisor: {reason}")
 
 
-def supervise(context: dg.SensorEvaluationContext, kafka: KafkaResource, policy: Policy) -> dg.SensorResult:
-    now = time.time()
+def supervise(context: dg.SensorEvaluationContext, kafka: KafkaResource, policy: Policy,
+              now: float | None = None) -> dg.SensorResult:
+    """One tick: gather, decide, act. `now` (epoch seconds) is the sensor's clock; tests pass their own."""
+    now = time.time() if now is None else now
     state = SupervisorState.from_cursor(context.cursor)
     health, run, beat = gather_health(context.instance, kafka, now, context.log)
     if health.run_id is None and state.watched_run_id:

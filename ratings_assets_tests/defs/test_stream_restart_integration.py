@@ -23,20 +23,11 @@ from ratings_assets.generator.publisher import connect, publish
 from ratings_assets.generator.ratings import EventClock, Pacer, RatingFactory, generate
 from ratings_assets.generator.users import user_pool
 from ratings_assets.paths import CATALOG_CSV, REPO_ROOT
+from ratings_assets_tests.conftest import wait_for
 
 pytestmark = pytest.mark.integration
 
 EVENTS, RATE = 6000, 100.0
-
-
-def wait_for(condition, timeout_s: float, what: str, poll_s: float = 1.0):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(poll_s)
-    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
 
 
 def heartbeat_of(instance, run_id: str) -> dict | None:

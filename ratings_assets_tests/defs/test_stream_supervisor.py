@@ -35,9 +35,9 @@ def instance():
         yield instance
 
 
-def evaluate(instance, cursor=None):
+def evaluate(instance, cursor=None, now=None):
     context = dg.build_sensor_context(instance=instance, cursor=cursor)
-    return supervise(context, KAFKA, POLICY)
+    return supervise(context, KAFKA, POLICY, now=now)
 
 
 def started_run(instance) -> dg.DagsterRun:
@@ -78,13 +78,13 @@ def test_skips_when_the_stream_is_healthy(instance):
 def test_a_killed_worker_is_failed_then_relaunched_after_back_off(instance):
     run = started_run(instance)
     heartbeat(instance, run, dead_pid())
-    result = evaluate(instance)
+    now = time.time()
+    result = evaluate(instance, now=now)
     assert not result.run_requests and "gone" in result.skip_reason.skip_message
     assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.FAILURE
-    waiting = evaluate(instance, result.cursor)
+    waiting = evaluate(instance, result.cursor, now=now + POLICY.backoff_base_s / 2)
     assert not waiting.run_requests and "backing off" in waiting.skip_reason.skip_message
-    time.sleep(POLICY.backoff_base_s + 0.2)
-    relaunch = evaluate(instance, waiting.cursor)
+    relaunch = evaluate(instance, waiting.cursor, now=now + POLICY.backoff_base_s + 0.1)
     assert len(relaunch.run_requests) == 1
 
 
