@@ -286,8 +286,34 @@ def cmd_demo(args) -> int:
     return run(DemoOptions(rate=args.rate, users=args.users, trigger_seconds=args.trigger, ui_port=args.port))
 
 
+def _at_least(kind: type, low: float):
+    """An argparse type: a number of `kind` no smaller than `low`, refused at once (before any connection)."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {'whole ' if kind is int else ''}number") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{text} is below {low}")
+        return value
+
+    return parse
+
+
+class UsageError(ValueError):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one `error: …` line and exit code 1, like every other error of the command."""
+
+    def error(self, message: str):
+        raise UsageError(f"{self.prog}: {message}")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ratings", description=__doc__)
+    parser = _Parser(prog="ratings", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     stack = sub.add_parser(
@@ -304,12 +330,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("init", help="create the topics and the Cassandra schema").set_defaults(func=cmd_init)
 
     produce = sub.add_parser("produce", help="publish fake ratings to Kafka")
-    produce.add_argument("--rate", type=float, help="events/s in all (0: as fast as possible; default: each user once a minute)")
-    produce.add_argument("--users", type=int, default=100, help="size of the user pool (default 100)")
+    produce.add_argument("--rate", type=_at_least(float, 0), help="events/s in all (0: as fast as possible; default: each user once a minute)")
+    produce.add_argument("--users", type=_at_least(int, 1), default=100, help="size of the user pool (default 100)")
     produce.add_argument("--seed", type=int, help="seed for users, movies, ratings and ids")
-    produce.add_argument("--count", type=int, help="stop after this many events")
-    produce.add_argument("--duration", type=float, help="stop after this many seconds")
-    produce.add_argument("--past-hours", type=float, help="event times spread over the last H hours (backfills, late data)")
+    produce.add_argument("--count", type=_at_least(int, 1), help="stop after this many events")
+    produce.add_argument("--duration", type=_at_least(float, 0), help="stop after this many seconds")
+    produce.add_argument("--past-hours", type=_at_least(float, 0), help="event times spread over the last H hours (backfills, late data)")
     produce.add_argument("--topic", help="topic to publish to (default RATINGS_TOPIC or ratings)")
     produce.add_argument("--catalog", type=Path, default=settings.CATALOG.value())
     produce.set_defaults(func=cmd_produce)
@@ -376,8 +402,8 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["stack"]:
         # The launcher has its own parser (with --help); hand it the rest as is.
         return cmd_stack(argparse.Namespace(stack_args=argv[1:]))
-    args = build_parser().parse_args(argv)
     try:
+        args = build_parser().parse_args(argv)
         return args.func(args)
     except (StackError, CatalogError, ValueError, KafkaError, NoHostAvailable) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -51,3 +51,16 @@ def test_the_sasl_password_is_never_printed_nor_logged(closed_port, monkeypatch,
     assert err.startswith(f"error: no Kafka broker answered at {closed_port}")
     assert any(r.name.startswith("ratings_assets.generator") for r in caplog.records)
     assert SECRET not in out + err + caplog.text
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--users", "0"], "argument --users: 0 is below 1"),
+    (["--rate", "-1"], "argument --rate: -1 is below 0"),
+    (["--count", "ten"], "argument --count: 'ten' is not a whole number"),
+])
+def test_bad_numbers_are_refused_at_once_with_one_line_before_any_connection(closed_port, capsys, args, message):
+    # Refused by the parser: no connection is tried (which would wait CONNECT_TIMEOUT_S).
+    assert cli.main(["produce", *args]) == 1
+    out, err = capsys.readouterr()
+    assert err.strip().splitlines() == [f"error: ratings produce: {message}"]
+    assert out == ""

@@ -3,7 +3,7 @@
 import logging
 
 import pytest
-from confluent_kafka import KafkaError, Producer
+from confluent_kafka import KafkaError, KafkaException, Producer
 
 from ratings_assets.generator import publisher
 from ratings_assets.generator.publisher import PublishStats, producer_config
@@ -45,10 +45,12 @@ def test_retries_a_missing_broker_at_least_every_second_within_a_bounded_wait():
 
 
 def test_librdkafka_accepts_every_setting():
-    # Building a producer validates the configuration; it connects in the background only.
+    # Building a producer validates the configuration (a refused one raises); it connects in the background only.
     for protocol in ("PLAINTEXT", "SASL_PLAINTEXT"):
         Producer(producer_config(resource(bootstrap_servers="127.0.0.1:1", security_protocol=protocol,
                                           sasl_username="u", sasl_password=SECRET)))
+    with pytest.raises(KafkaException, match="security.protocol"):
+        Producer(producer_config(resource(security_protocol="PLAINTXT")))
 
 
 def test_a_setting_librdkafka_refuses_is_a_value_error_naming_it():
