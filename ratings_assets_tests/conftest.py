@@ -6,12 +6,13 @@ import os
 import time
 import uuid
 
+import hypothesis
 import pytest
 
 from ratings_assets.localstack import stack
 from ratings_assets.localstack.config import StackConfig
 from ratings_assets.localstack.maven import spark_connector_jars
-from ratings_assets.paths import REPO_ROOT
+from ratings_assets.paths import REPO_ROOT, SOURCE_DATASET
 from ratings_assets.resources.cassandra import CassandraResource
 from ratings_assets.resources.kafka import KafkaResource
 
@@ -25,6 +26,26 @@ def wait_for(condition, timeout_s: float, what: str, poll_s: float = 1.0):
             return value
         time.sleep(poll_s)
     raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+
+
+# Hypothesis tests here run real work (parsing, Arrow batches) on a shared, loaded machine: time is the benchmark's
+# business, so no example has a deadline.
+hypothesis.settings.register_profile("ratings", deadline=None)
+hypothesis.settings.load_profile("ratings")
+
+
+@pytest.fixture(scope="session")
+def source_dataset():
+    """The original ggplot2movies CSV beside the repository (../shared/datasets), the catalog tests' oracle.
+
+    Missing, it skips on a developer's machine but fails in CI (CI=true), where it must be there.
+    """
+    if not SOURCE_DATASET.exists():
+        message = f"the original dataset is not at {SOURCE_DATASET}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return SOURCE_DATASET
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,7 @@ from collections import Counter
 import pytest
 
 from ratings_assets.core.catalog import CatalogError, movies_from_source, read_catalog, write_catalog
-from ratings_assets.paths import CATALOG_CSV, SOURCE_DATASET
+from ratings_assets.paths import CATALOG_CSV
 
 
 def test_committed_catalog_holds_every_source_movie_with_unique_ids():
@@ -15,9 +15,9 @@ def test_committed_catalog_holds_every_source_movie_with_unique_ids():
     assert titles["Alice in Wonderland"] == 7
 
 
-def test_catalog_values_match_the_source_rows():
+def test_catalog_values_match_the_source_rows(source_dataset):
     catalog = read_catalog(CATALOG_CSV)
-    with SOURCE_DATASET.open(encoding="utf-8") as src:
+    with source_dataset.open(encoding="utf-8") as src:
         rows = list(csv.DictReader(src))
     for row in rows[:: 997]:
         movie = catalog[int(row[""])]
@@ -26,9 +26,8 @@ def test_catalog_values_match_the_source_rows():
         assert set(movie.genre_list) == {g for g in ("Action", "Animation", "Comedy", "Drama", "Documentary", "Romance", "Short") if row[g] == "1"}
 
 
-@pytest.mark.skipif(not SOURCE_DATASET.exists(), reason="shared dataset not beside the repo")
-def test_rebuilding_from_the_source_gives_the_committed_file(tmp_path):
-    with SOURCE_DATASET.open(encoding="utf-8") as src:
+def test_rebuilding_from_the_source_gives_the_committed_file(tmp_path, source_dataset):
+    with source_dataset.open(encoding="utf-8") as src:
         write_catalog(movies_from_source(src), tmp_path / "movies.csv")
     assert (tmp_path / "movies.csv").read_bytes() == CATALOG_CSV.read_bytes()
 

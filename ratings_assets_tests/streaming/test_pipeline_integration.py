@@ -14,7 +14,7 @@ from ratings_assets.core.hours import hour_of
 from ratings_assets.generator.publisher import connect, publish
 from ratings_assets.generator.ratings import EventClock, Pacer, RatingFactory, generate
 from ratings_assets.generator.users import user_pool
-from ratings_assets.paths import CATALOG_CSV, SOURCE_DATASET
+from ratings_assets.paths import CATALOG_CSV
 from ratings_assets.streaming.job import run_stream
 
 pytestmark = pytest.mark.integration
@@ -32,16 +32,16 @@ SPEC_QUERIES = [
 GENRE_COLUMNS = ("Action", "Animation", "Comedy", "Drama", "Documentary", "Romance", "Short")
 
 
-def source_movies() -> dict[int, tuple]:
+def source_movies(source_dataset) -> dict[int, tuple]:
     """(length, year, sorted genres, mpaa or None) by id, straight from the original dataset, not our catalog code."""
-    with SOURCE_DATASET.open(encoding="utf-8") as src:
+    with source_dataset.open(encoding="utf-8") as src:
         return {int(row[""]): (int(row["length"]), int(row["year"]), sorted(g for g in GENRE_COLUMNS if row[g] == "1"),
                                row["mpaa"] or None)
                 for row in csv.DictReader(src)}
 
 
-def source_durations() -> dict[int, int]:
-    return {movie_id: movie[0] for movie_id, movie in source_movies().items()}
+def source_durations(source_dataset) -> dict[int, int]:
+    return {movie_id: movie[0] for movie_id, movie in source_movies(source_dataset).items()}
 
 
 @pytest.fixture(scope="module")
@@ -63,10 +63,11 @@ def streamed(spark, kafka, cassandra, produced, drain_config):
     return produced
 
 
-def test_every_event_lands_once_with_its_values_and_the_spec_queries_answer(streamed, cassandra, isolated):
+def test_every_event_lands_once_with_its_values_and_the_spec_queries_answer(streamed, cassandra, isolated,
+                                                                           source_dataset):
     produced = streamed
-    movies = source_movies()
-    durations = source_durations()
+    movies = source_movies(source_dataset)
+    durations = source_durations(source_dataset)
     with cassandra.session(isolated["keyspace"]) as session:
         rows = {row.event_id: row for row in session.execute("SELECT * FROM records", timeout=60)}
         assert len(rows) == EVENTS
@@ -149,7 +150,8 @@ def hours_of_data(streamed):
     return sorted({e.time.strftime("%Y-%m-%d-%H:00") for e in streamed})
 
 
-def test_materializing_one_hour_matches_an_independent_computation(streamed, cassandra, isolated, hours_of_data):
+def test_materializing_one_hour_matches_an_independent_computation(streamed, cassandra, isolated, hours_of_data,
+                                                                   source_dataset):
     import dagster as dg
 
     from ratings_assets.defs.hourly import COUNTS_CHECK, HOURLY_KEY, hourly_user_ratings
@@ -161,14 +163,14 @@ def test_materializing_one_hour_matches_an_independent_computation(streamed, cas
         checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
         assert checks[COUNTS_CHECK] is True and all(checks.values())
         metadata = result.asset_materializations_for_node("reviews__hourly_user_ratings")[0].metadata
-    expected = {k: v for k, v in expected_user_hours(streamed, source_durations()).items() if k[0] == hour_key}
+    expected = {k: v for k, v in expected_user_hours(streamed, source_durations(source_dataset)).items() if k[0] == hour_key}
     assert metadata["ratings"].value == sum(v["ratings"] for v in expected.values())
     assert metadata["users"].value == len(expected)
     assert_same(stored_user_hours(cassandra, isolated["keyspace"], hour_key), expected)
     assert HOURLY_KEY.path == ["reviews", "hourly_user_ratings"]
 
 
-def test_backfilling_three_hours_is_one_run(streamed, cassandra, isolated, hours_of_data):
+def test_backfilling_three_hours_is_one_run(streamed, cassandra, isolated, hours_of_data, source_dataset):
     import dagster as dg
 
     from ratings_assets.defs.hourly import hourly_user_ratings
@@ -186,7 +188,7 @@ def test_backfilling_three_hours_is_one_run(streamed, cassandra, isolated, hours
         assert len(instance.get_runs()) == 1
         materialized = instance.get_materialized_partitions(dg.AssetKey(["reviews", "hourly_user_ratings"]))
     assert materialized == set(hours_of_data)
-    expected = expected_user_hours(streamed, source_durations())
+    expected = expected_user_hours(streamed, source_durations(source_dataset))
     stored = {}
     for hour_key in hours_of_data:
         stored.update(stored_user_hours(cassandra, isolated["keyspace"], hour_key))
