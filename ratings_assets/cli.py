@@ -244,6 +244,10 @@ def cmd_query(args) -> int:
                 answer = {"hour": hour.isoformat(), "users": len(rows), "top": top}
                 if not rows:
                     answer["ratings_stored"] = cassandra.count_hour(session, hour)
+    except NoHostAvailable as exc:
+        causes = "; ".join(sorted({str(error) for error in (exc.errors or {}).values()})) or str(exc)
+        print(f"error: cannot reach Cassandra at {cassandra.hosts} port {cassandra.port}: {causes}", file=sys.stderr)
+        return 1
     except DriverException as exc:
         print(f"error: Cassandra ({cassandra.keyspace}): {exc}", file=sys.stderr)
         return 1
@@ -398,6 +402,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # The clients' own retry chatter and tracebacks: the command says what failed, in one line.
+    for client in ("kafka", "cassandra"):
+        logging.getLogger(client).setLevel(logging.CRITICAL)
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["stack"]:
         # The launcher has its own parser (with --help); hand it the rest as is.

@@ -53,7 +53,9 @@ class CassandraResource(dg.ConfigurableResource):
 
     @contextmanager
     def session(self, keyspace: str | None = None) -> Iterator[Session]:
-        logging.getLogger("cassandra").setLevel(logging.WARNING)  # the driver's INFO lines are per connection
+        driver_log = logging.getLogger("cassandra")
+        if driver_log.level == logging.NOTSET:
+            driver_log.setLevel(logging.WARNING)  # the driver's INFO lines are per connection
         auth = PlainTextAuthProvider(self.username, self.password) if self.username else None
         profile = ExecutionProfile(load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy()), request_timeout=30,
                                    consistency_level=self.consistency_level())

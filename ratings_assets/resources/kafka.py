@@ -32,6 +32,8 @@ class KafkaResource(dg.ConfigurableResource):
     topic_partitions: int = int(settings.TOPIC_PARTITIONS.default)
     topic_replication: int = int(settings.TOPIC_REPLICATION.default)
     client_id: str = "ratings-assets"
+    # How long administration waits for a first broker: a closed port fails in seconds, not half a minute.
+    bootstrap_timeout_s: float = 10.0
     security_protocol: str = settings.KAFKA_SECURITY_PROTOCOL.default
     sasl_mechanism: str = settings.KAFKA_SASL_MECHANISM.default
     sasl_username: str = ""
@@ -67,7 +69,7 @@ class KafkaResource(dg.ConfigurableResource):
 
     @contextmanager
     def admin(self) -> Iterator[KafkaAdminClient]:
-        client = KafkaAdminClient(**self.client_options())
+        client = KafkaAdminClient(**self.client_options(), bootstrap_timeout_ms=int(self.bootstrap_timeout_s * 1000))
         try:
             yield client
         finally:
