@@ -125,11 +125,15 @@ def publish(
     events: Iterable[RatingEvent],
     progress: Callable[[PublishStats], None] | None = None,
     progress_every_s: float = 1.0,
+    clock: Callable[[], float] = time.monotonic,
 ) -> PublishStats:
-    """Send every event and flush; `acked` counts only events the broker confirmed (acks=all)."""
+    """Send every event and flush; `acked` counts only events the broker confirmed (acks=all).
+
+    `progress` gets the stats every `progress_every_s` seconds of `clock`, and once at the end.
+    """
     stats = PublishStats()
     produce, poll, on_delivery = producer.produce, producer.poll, stats.on_delivery
-    next_report = stats.started + progress_every_s
+    next_report = clock() + progress_every_s
     try:
         for event in events:
             key, value = event.name.encode(), event.to_json()
@@ -141,9 +145,9 @@ def publish(
                     poll(0.05)
             stats.sent += 1
             poll(0)  # serves delivery reports (the callbacks run here, in this thread)
-            if progress and time.monotonic() >= next_report:
+            if progress and clock() >= next_report:
                 progress(stats)
-                next_report = time.monotonic() + progress_every_s
+                next_report = clock() + progress_every_s
     finally:
         # In slices: one flush() waits for a broker that is away (up to the delivery timeout) deaf to Ctrl-C.
         while producer.flush(0.5):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -89,11 +88,11 @@ def test_acked_counts_only_what_the_broker_confirmed(kafka, new_topic, caplog):
     assert len(read_topic(kafka.bootstrap_servers, topic)) == before.acked + after.acked + mixed.acked
 
 
-def test_progress_about_every_second_and_once_at_the_end(kafka, new_topic):
-    reports: list[tuple[float, int]] = []
+def test_progress_while_publishing_and_once_at_the_end(kafka, new_topic):
+    # The timing rule is unit-tested on a fake clock (test_publisher.py); here, against the real broker,
+    # a 3.5 s publish reports on its way and ends with the whole count.
+    reports: list[int] = []
     stats = publish(connect(kafka), new_topic(), events(700, seed=26, rate=200.0),
-                    progress=lambda s: reports.append((time.monotonic(), s.sent)))
+                    progress=lambda s: reports.append(s.sent))
     assert stats.acked == 700
-    gaps = [b[0] - a[0] for a, b in zip(reports, reports[1:-1])]
-    assert len(reports) == 4 and all(0.95 <= gap <= 1.3 for gap in gaps), reports
-    assert reports[-1][1] == 700
+    assert len(reports) >= 2 and reports == sorted(reports) and reports[-1] == 700, reports

@@ -80,3 +80,43 @@ def test_client_errors_explain_a_failed_connection_but_only_fatal_ones_are_logge
     assert not [r for r in caplog.records if r.levelno > logging.DEBUG]
     errors(KafkaError(KafkaError._FENCED, "fenced", fatal=True))
     assert [r.levelno for r in caplog.records if r.levelno > logging.DEBUG] == [logging.ERROR]
+
+
+class RecordingProducer:
+    """What `publish` calls of a confluent-kafka Producer: every message is delivered at once."""
+
+    def __init__(self):
+        self.sent = []
+
+    def produce(self, topic, value, key, on_delivery):
+        self.sent.append(key)
+        on_delivery(None, None)
+
+    def poll(self, timeout):
+        return 0
+
+    def flush(self, timeout):
+        return 0
+
+
+def test_progress_every_interval_of_the_clock_and_once_at_the_end():
+    from ratings_assets.core.catalog import read_catalog
+    from ratings_assets.generator.ratings import EventClock, Pacer, RatingFactory, generate
+    from ratings_assets.generator.users import user_pool
+    from ratings_assets.paths import CATALOG_CSV
+
+    now = [0.0]
+
+    def clock() -> float:
+        now[0] += 0.25  # each look at the clock: a quarter of a second later
+        return now[0]
+
+    movies = list(read_catalog(CATALOG_CSV).values())[:5]
+    events = generate(RatingFactory(movies, user_pool(3, seed=1), seed=1), EventClock(), Pacer(None), count=10)
+    reports = []
+    stats = publisher.publish(RecordingProducer(), "t", events, progress=lambda s: reports.append(s.sent),
+                              progress_every_s=1.0, clock=clock)
+    # Read at the start (0.25: first report due at 1.25), once per event, once more after a report to set the
+    # next: event 4 reads 1.25 and reports, the next is due at 2.5, which event 8 reads; then the final report.
+    assert stats.sent == stats.acked == 10
+    assert reports == [4, 8, 10]
