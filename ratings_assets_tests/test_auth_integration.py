@@ -5,17 +5,24 @@ services keep running without authentication.
 """
 
 import os
+import re
 import subprocess
 import sys
 import uuid
 from pathlib import Path
 
+from collections import Counter
+
+import dagster as dg
 import pytest
 from cassandra.cluster import NoHostAvailable
+from confluent_kafka import Producer
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
 from ratings_assets.core.catalog import read_catalog
+from ratings_assets.core.events import RatingEvent
+from ratings_assets.defs.records import RECORDS_KEY, no_unknown_movies
 from ratings_assets.generator.publisher import connect, publish
 from ratings_assets.generator.ratings import EventClock, Pacer, RatingFactory, generate
 from ratings_assets.generator.users import user_pool
@@ -69,25 +76,50 @@ def cassandra(env, **overrides) -> CassandraResource:
     return CassandraResource(**{**options, **overrides})
 
 
-def test_clients_without_credentials_are_refused(secured):
-    with pytest.raises(KafkaError):
-        KafkaAdminClient(bootstrap_servers=secured["RATINGS_KAFKA_BOOTSTRAP"], bootstrap_timeout_ms=5000).list_topics()
-    with pytest.raises(KafkaError):
+def test_clients_without_credentials_are_refused_while_the_right_ones_get_in(secured):
+    # The same services answer the right credentials: a refusal below is the authentication's, not an outage.
+    with KafkaAdminClient(**kafka(secured).client_options(), bootstrap_timeout_ms=30000) as admin:
+        assert isinstance(admin.list_topics(), list)
+    with cassandra(secured).session() as session:
+        assert session.execute("SELECT release_version FROM system.local").one()
+    with pytest.raises(KafkaError) as wrong_password:
         KafkaAdminClient(bootstrap_servers=secured["RATINGS_KAFKA_BOOTSTRAP"], bootstrap_timeout_ms=5000,
                          security_protocol="SASL_PLAINTEXT", sasl_mechanism="PLAIN",
                          sasl_plain_username="ratings", sasl_plain_password="wrong").list_topics()
-    with pytest.raises(NoHostAvailable):
+    assert "authentication" in repr(wrong_password.value).lower() or "sasl" in repr(wrong_password.value).lower(), \
+        repr(wrong_password.value)
+    with pytest.raises(NoHostAvailable) as no_login:
         with cassandra(secured, username=None, password=None).session():
             pass
+    assert all("authentication" in repr(error).lower() for error in no_login.value.errors.values()), no_login.value.errors
+
+
+# Messages the stream must reject, by the reason their dead letter carries.
+INVALID = {
+    b"not json at all": "malformed_json",
+    b"[1, 2, 3]": "not_an_object",
+    b'{"event_id": "x"}': "missing_field",
+}
 
 
 def test_the_pipeline_runs_with_authentication_and_never_prints_the_secret(secured):
     cassandra(secured).ensure_schema()
-    resource = kafka(secured)
+    resource = kafka(secured, topic="secured_ratings", dead_letter_topic="secured_ratings.dlq")
     resource.ensure_topic("secured_ratings", 2, 1)
     factory = RatingFactory(list(read_catalog(CATALOG_CSV).values()), user_pool(10, seed=3), seed=3)
     events = list(generate(factory, EventClock(), Pacer(None), count=EVENTS))
     assert publish(connect(resource), "secured_ratings", events).acked == EVENTS
+    unknown = RatingEvent("e-unknown-movie", "Ann Known", 2_000_000_000, "Nowhere", events[0].timestamp, 5)
+    raw = Producer(resource.librdkafka_options())
+    for value in [*INVALID, unknown.to_json()]:
+        raw.produce("secured_ratings", value)
+    assert raw.flush(30) == 0
+
+    ratings = str(Path(sys.executable).with_name("ratings"))
+    produced = subprocess.run([ratings, "produce", "--count", "50", "--rate", "0", "--seed", "9"], env=secured,
+                              cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert produced.returncode == 0, produced.stderr[-3000:]
+    assert re.search(r"done: sent 50\s+acked 50\b", produced.stdout), produced.stdout[-500:]
 
     ratings = str(Path(sys.executable).with_name("ratings"))
     stream = subprocess.run(
@@ -96,7 +128,18 @@ def test_the_pipeline_runs_with_authentication_and_never_prints_the_secret(secur
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
     )
     assert stream.returncode == 0, stream.stderr[-3000:]
-    assert SECRET not in stream.stdout + stream.stderr
+    assert SECRET not in stream.stdout + stream.stderr + produced.stdout + produced.stderr
     with cassandra(secured).session("secured") as session:
         stored = {row.event_id for row in session.execute("SELECT event_id FROM records", timeout=60)}
-    assert stored == {e.event_id for e in events}
+    assert len(stored) == EVENTS + 50 and {e.event_id for e in events} <= stored
+    # The dead letters, and their marks, went out through the authenticated transactional producer.
+    assert resource.dead_letter_counts() == {**Counter(INVALID.values()), "unknown_movie": 1}
+    assert sum(resource.end_offsets("secured_ratings.dlq.marks").values()) > 0
+    # The records checks, executed as the UI would, read the dead letters under SASL too.
+    checks = dg.Definitions(assets=[dg.AssetSpec(RECORDS_KEY)], asset_checks=[no_unknown_movies],
+                            resources={"kafka": resource})
+    with dg.instance_for_test() as instance:
+        result = checks.resolve_implicit_global_asset_job_def().execute_in_process(instance=instance,
+                                                                                   asset_selection=[])
+    (evaluation,) = result.get_asset_check_evaluations()
+    assert not evaluation.passed and evaluation.metadata["unknown_movie"].value == 1

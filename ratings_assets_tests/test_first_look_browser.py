@@ -4,7 +4,7 @@ The demo (`ratings demo`, what `make run` runs) starts on a temporary DAGSTER_HO
 topic, keyspace and checkpoint, with the real services. The test waits for the line that says ratings flow and
 runs the query it prints; then, on the instance and in headless Chromium, it waits for the first look the
 README promises: every asset materialized, the last three closed hours aggregated, every check executed, no
-"Never materialized". SIGTERM (what a closing terminal sends; Ctrl-C takes the same path) must leave no child
+"Never materialized". Ctrl-C (SIGINT to the demo's process group, as a terminal sends it) must leave no child
 process, no open UI port and no stream run behind. Screenshots go to .local/screenshots/.
 """
 
@@ -95,7 +95,7 @@ def _first_look_ready(instance: dg.DagsterInstance, closed_hours: list[str]) -> 
                         "ratings_within_range"}
 
 
-def test_make_run_shows_a_live_pipeline_at_first_look_and_stops_clean(demo, page):
+def test_make_run_shows_a_live_pipeline_at_first_look_and_stops_clean_on_ctrl_c(demo, page):
     printed = wait_for(lambda: "ratings are flowing" in _printed(demo) and _printed(demo), FLOWING_TIMEOUT_S,
                        "the 'ratings are flowing' line", poll_s=3)
     query = re.search(r"Query them:\s+(.+)", printed).group(1)
@@ -126,7 +126,7 @@ def test_make_run_shows_a_live_pipeline_at_first_look_and_stops_clean(demo, page
         # The demo starts each child (generator, Dagster) in a session of its own: none may outlive it.
         children = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True).stdout.split()
         assert len(children) >= 2, children
-        os.killpg(process.pid, signal.SIGTERM)
+        os.killpg(process.pid, signal.SIGINT)  # Ctrl-C in the terminal of `make run`
         assert process.wait(timeout=STOP_TIMEOUT_S) == 0
         assert "stopped dagster" in demo["output"].read_text()
         for child in children:

