@@ -20,9 +20,9 @@ from ratings_assets.localstack import stack
 from ratings_assets.localstack.config import StackConfig
 from ratings_assets.paths import CATALOG_CSV
 from ratings_assets.resources.kafka import KafkaResource
+from ratings_assets_tests.conftest import wait_for
 from ratings_assets_tests.localstack.conftest import free_port
 from ratings_assets_tests.streaming.topics import read_topic
-from ratings_assets_tests.conftest import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos]
 

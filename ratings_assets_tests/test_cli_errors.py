@@ -1,4 +1,8 @@
-"""`ratings stream` and `ratings query` against ports nothing listens on: one line, exit code 1, in seconds."""
+"""Errors of the `ratings` command that need no service: one `error:` line, exit code 1, in seconds.
+
+Bad query arguments are refused before any connection (the Cassandra port here is closed); `stream` and
+`query` against ports nothing listens on say what they could not reach.
+"""
 
 import os
 import socket
@@ -39,3 +43,20 @@ def test_query_without_cassandra_says_so_in_one_line(closed_port):
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith(f"error: cannot reach Cassandra at 127.0.0.1 port {closed_port}: ")
     assert "refused" in line
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--user", "Ada", "--hour", "yesterday"], "--hour 'yesterday' is not a time"),
+        (["--user", "Ada"], "needs --user and --hour"),
+        (["hours", "--user", "Ada", "--from", "2025-03-15T10:00Z", "--to", "2025-03-15T09:00Z"], "is before --from"),
+        (["top", "--hour", "2025-03-15T10:00Z", "--limit", "0"], "--limit must be at least 1"),
+        (["top"], "the following arguments are required: --hour"),
+    ],
+)
+def test_bad_query_arguments_are_one_line_before_any_connection(closed_port, args, message):
+    result = ratings("query", *args, RATINGS_CASSANDRA_PORT=str(closed_port))
+    assert (result.returncode, result.stdout) == (1, "")
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: ") and message in line
