@@ -90,6 +90,13 @@ def gather_health(instance: dg.DagsterInstance, kafka: KafkaResource, now: float
     return health, run, beat
 
 
+def _ended_by_user(instance: dg.DagsterInstance) -> bool:
+    """Whether the job's latest run was canceled (from the UI, or by `make run` stopping): not a failure."""
+    records = instance.get_run_records(dg.RunsFilter(job_name=STREAM_JOB), limit=1)
+    return bool(records) and records[0].dagster_run.status in (dg.DagsterRunStatus.CANCELED,
+                                                               dg.DagsterRunStatus.CANCELING)
+
+
 def _failure_message(instance: dg.DagsterInstance) -> str:
     """Why the job's latest run ended, for the sensor's messages."""
     runs = [record.dagster_run for record in instance.get_run_records(dg.RunsFilter(job_name=STREAM_JOB), limit=1)]
@@ -132,9 +139,15 @@ def supervise(context: dg.SensorEvaluationContext, kafka: KafkaResource, policy:
     """One tick: gather, decide, act. `now` (epoch seconds) is the sensor's clock; tests pass their own."""
     now = time.time() if now is None else now
     state = SupervisorState.from_cursor(context.cursor)
+    if state.afresh(now, policy):
+        context.log.info(f"supervising afresh: the last tick was {now - state.last_tick:.0f} s ago")
+    state.last_tick = now
     health, run, beat = gather_health(context.instance, kafka, now, context.log)
     if health.run_id is None and state.watched_run_id:
-        state.record_failure(now, _failure_message(context.instance), policy.failure_window_s)
+        if _ended_by_user(context.instance):
+            context.log.info("the stream's run was canceled by a user: not counted as a failure")
+        else:
+            state.record_failure(now, _failure_message(context.instance), policy.failure_window_s)
         state.watched_run_id = None
     decision = decide(health, state, policy, now)
     context.log.info(f"{decision.action}: {decision.reason}")
@@ -142,6 +155,9 @@ def supervise(context: dg.SensorEvaluationContext, kafka: KafkaResource, policy:
     if decision.action == "ok" and health.run_id:
         if state.gave_up:
             state.gave_up, state.failures = None, []
+        if state.failures and health.proven(policy):
+            context.log.info(f"run {health.run_id} is healthy: back-off reset after {len(state.failures)} failure(s)")
+            state.failures = []
         state.watched_run_id = health.run_id
     elif decision.action == "restart":
         stop_run(context.instance, run, beat, decision.reason, context.log)

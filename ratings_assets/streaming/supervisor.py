@@ -22,6 +22,11 @@ class Policy:
     backoff_max_s: float = 300.0
     max_failures: int = 5
     failure_window_s: float = 1800.0
+    # A run that stored a batch, or kept its heartbeat this long, is healthy: the back-off starts over
+    # (crash-loop protection is for a job that cannot start, not for one that runs well between failures).
+    healthy_after_s: float = 120.0
+    # A sensor that has not ticked for this long (Dagster was stopped) supervises afresh when it comes back.
+    fresh_after_s: float = 300.0
 
     @property
     def stall_after_s(self) -> float:
@@ -40,6 +45,12 @@ class StreamHealth:
     worker_alive: bool | None = None  # None when the worker is on another host
     backlog: int | None = None  # messages in the topic beyond the job's last committed offsets
 
+    def proven(self, policy: Policy) -> bool:
+        """Healthy enough to forget earlier failures: it stored a batch, or kept its heartbeat a while."""
+        if self.run_status != "STARTED" or self.heartbeat_age_s is None or self.worker_alive is False:
+            return False
+        return self.last_batch_age_s is not None or (self.run_age_s or 0) >= policy.healthy_after_s
+
 
 @dataclass
 class SupervisorState:
@@ -50,6 +61,7 @@ class SupervisorState:
     watched_run_id: str | None = None
     launches: int = 0
     gave_up: str | None = None
+    last_tick: float | None = None
 
     def to_cursor(self) -> str:
         return json.dumps(asdict(self))
@@ -61,6 +73,13 @@ class SupervisorState:
     def record_failure(self, now: float, reason: str, window_s: float) -> None:
         self.failures = [t for t in self.failures if now - t < window_s] + [now]
         self.last_failure = reason
+
+    def afresh(self, now: float, policy: Policy) -> bool:
+        """Forget failures and giving up when the sensor comes back after a gap; True if it did."""
+        if self.last_tick is None or now - self.last_tick <= policy.fresh_after_s:
+            return False
+        self.failures, self.gave_up, self.watched_run_id = [], None, None
+        return True
 
 
 @dataclass(frozen=True)

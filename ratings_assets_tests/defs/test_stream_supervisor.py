@@ -121,3 +121,30 @@ def test_a_run_started_by_hand_after_giving_up_clears_it(instance):
     heartbeat(instance, run, os.getpid())
     result = evaluate(instance, state.to_cursor())
     assert SupervisorState.from_cursor(result.cursor).gave_up is None
+
+
+def test_a_healthy_run_resets_the_back_off(instance):
+    state = SupervisorState(failures=[time.time() - 100, time.time() - 50], last_failure="killed")
+    run = started_run(instance)
+    heartbeat(instance, run, os.getpid())  # a batch stored a second ago
+    state.watched_run_id = run.run_id
+    result = evaluate(instance, state.to_cursor())
+    after = SupervisorState.from_cursor(result.cursor)
+    assert after.failures == [] and after.watched_run_id == run.run_id
+
+
+def test_a_run_canceled_by_a_user_is_not_a_failure(instance):
+    run = dg.DagsterRun(job_name=STREAM_JOB, run_id=str(uuid.uuid4()), status=dg.DagsterRunStatus.CANCELED)
+    instance.add_run(run)
+    result = evaluate(instance, SupervisorState(watched_run_id=run.run_id).to_cursor())
+    assert SupervisorState.from_cursor(result.cursor).failures == []
+    assert len(result.run_requests) == 1  # relaunched at once, no back-off
+
+
+def test_giving_up_does_not_outlive_a_stop_of_dagster(instance):
+    now = time.time()
+    state = SupervisorState(gave_up="gave up after 3 failures", failures=[now - 400] * 3,
+                            last_tick=now - POLICY.fresh_after_s - 60)
+    result = evaluate(instance, state.to_cursor(), now=now)
+    assert len(result.run_requests) == 1
+    assert SupervisorState.from_cursor(result.cursor).gave_up is None

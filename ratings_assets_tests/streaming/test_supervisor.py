@@ -64,6 +64,27 @@ def test_gives_up_after_too_many_failures_in_the_window_and_says_why():
 
 
 def test_cursor_round_trip():
-    state = SupervisorState(failures=[1.0], last_failure="x", watched_run_id="r", launches=2, gave_up=None)
+    state = SupervisorState(failures=[1.0], last_failure="x", watched_run_id="r", launches=2, gave_up=None,
+                            last_tick=5.0)
     assert SupervisorState.from_cursor(state.to_cursor()) == state
     assert SupervisorState.from_cursor(None) == SupervisorState()
+
+
+def test_a_run_is_proven_by_a_stored_batch_or_a_long_heartbeat_not_by_merely_starting():
+    assert HEALTHY.proven(POLICY)  # it stored a batch 20 s ago
+    idle_long = StreamHealth(**{**HEALTHY.__dict__, "last_batch_age_s": None, "run_age_s": POLICY.healthy_after_s})
+    assert idle_long.proven(POLICY)
+    young = StreamHealth(**{**HEALTHY.__dict__, "last_batch_age_s": None, "run_age_s": POLICY.healthy_after_s - 1})
+    assert not young.proven(POLICY)
+    silent = StreamHealth(**{**HEALTHY.__dict__, "heartbeat_age_s": None})
+    gone = StreamHealth(**{**HEALTHY.__dict__, "worker_alive": False})
+    assert not silent.proven(POLICY) and not gone.proven(POLICY)
+
+
+def test_after_a_gap_without_ticks_the_state_starts_afresh_and_not_before():
+    state = SupervisorState(failures=[NOW - 10], last_failure="x", gave_up="gave up", last_tick=NOW - 60)
+    assert not state.afresh(NOW, POLICY) and state.gave_up == "gave up"
+    state.last_tick = NOW - POLICY.fresh_after_s - 1
+    assert state.afresh(NOW, POLICY)
+    assert (state.failures, state.gave_up) == ([], None)
+    assert decide(StreamHealth(), state, POLICY, NOW).action == "launch"
