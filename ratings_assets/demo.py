@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from ratings_assets import settings
+from ratings_assets import dagster_api, settings
 from ratings_assets.core.hours import hour_of, partition_key
 from ratings_assets.core.tables import RECORDS_BY_HOUR_TABLE
 from ratings_assets.dagster_home import prepare_dagster_home
@@ -80,7 +80,28 @@ def _child(name: str, args: list[str], log_dir: Path, env: dict[str, str]) -> su
     return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT, start_new_session=True)
 
 
-def _first_new_row(timeout_s: float) -> tuple[str, datetime] | None:
+class SupervisorWatch:
+    """While `make run` waits, repeats what the supervising sensor says when it is not simply launching."""
+
+    QUIET = ("launch:", "ok:")
+
+    def __init__(self, ui_url: str):
+        self.ui_url, self.last = ui_url, None
+
+    def __call__(self) -> None:
+        try:
+            says = dagster_api.supervisor_says(self.ui_url)
+        except (OSError, RuntimeError):
+            return  # the UI is still starting
+        if says and says != self.last and not says.startswith(self.QUIET):
+            print(f"   the stream's supervisor says: {says}", flush=True)
+            if says.startswith("give_up:"):
+                print("   fix the cause (the run's log in the UI says more), then Ctrl-C and `make run` again",
+                      flush=True)
+        self.last = says
+
+
+def _first_new_row(timeout_s: float, while_waiting) -> tuple[str, datetime] | None:
     """Wait until the stream stores a row it did not have when we started; returns a (name, hour) to query."""
     from ratings_assets.resources import cassandra_resource
 
@@ -89,6 +110,7 @@ def _first_new_row(timeout_s: float) -> tuple[str, datetime] | None:
     with resource.session(resource.keyspace) as session:
         before = resource.count_hour(session, hour_of(datetime.now(timezone.utc)))
         while time.monotonic() < deadline:
+            while_waiting()
             if resource.count_hour(session, hour_of(datetime.now(timezone.utc))) > before:
                 hour = hour_of(datetime.now(timezone.utc))
                 row = session.execute(f"SELECT name FROM {RECORDS_BY_HOUR_TABLE} WHERE hour = %s AND bucket = 0 LIMIT 1", (hour,)).one()
@@ -97,10 +119,24 @@ def _first_new_row(timeout_s: float) -> tuple[str, datetime] | None:
     return None
 
 
-def _stop(children: dict[str, subprocess.Popen]) -> None:
+def _cancel_stream(ui_url: str) -> None:
+    """End the stream's run as the UI's Terminate does (canceled: no failure for the supervisor to count)."""
+    try:
+        if dagster_api.terminate_stream_runs(ui_url):
+            deadline = time.monotonic() + 60
+            while dagster_api.active_stream_runs(ui_url) and time.monotonic() < deadline:
+                time.sleep(1)
+            print("  stopped the streaming run", flush=True)
+    except (OSError, RuntimeError) as exc:
+        print(f"  could not terminate the streaming run through the UI ({exc}); stopping Dagster ends it", flush=True)
+
+
+def _stop(children: dict[str, subprocess.Popen], ui_url: str) -> None:
     # A second Ctrl-C must not cut the clean-up short and leave children running.
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, signal.SIG_IGN)
+    if children["dagster"].poll() is None:
+        _cancel_stream(ui_url)
     for proc in children.values():
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
@@ -169,6 +205,7 @@ def _run(options: DemoOptions, state_dir: Path) -> int:
                     str(options.past_hours), "--count", str(options.history_events)],
                    check=True, cwd=REPO_ROOT, stdout=subprocess.DEVNULL)
     print(f"3/4 generator, Dagster UI and daemon; its sensor launches the streaming job (logs in {log_dir})", flush=True)
+    ui_url = f"http://{options.ui_host}:{options.ui_port}"
     children = {
         "generator": _child("generator", [ratings, "produce", "--rate", str(options.rate), "--users", str(options.users)], log_dir, env),
         "dagster": _child("dagster", [str(Path(sys.executable).with_name("dg")), "dev", "--host", options.ui_host,
@@ -176,13 +213,13 @@ def _run(options: DemoOptions, state_dir: Path) -> int:
     }
     try:
         print("4/4 waiting for the first rows in Cassandra…", flush=True)
-        first = _first_new_row(timeout_s=300)
+        first = _first_new_row(timeout_s=300, while_waiting=SupervisorWatch(ui_url))
         if first is None:
             print(f"no rows after 5 minutes: see the logs in {log_dir}", file=sys.stderr)
             return 1
         name, hour = first
         print(f"\nratings are flowing: first rows in Cassandra {time.monotonic() - started_at:.0f} s after start.")
-        print(f"Dagster UI: http://{options.ui_host}:{options.ui_port}")
+        print(f"Dagster UI: {ui_url}")
         print(f"Query them:  .venv/bin/ratings query --user '{name}' --hour '{hour.isoformat()}'")
         print("Ctrl-C stops everything this command started.", flush=True)
         while all(proc.poll() is None for proc in children.values()):
@@ -194,6 +231,6 @@ def _run(options: DemoOptions, state_dir: Path) -> int:
         print("\nstopping…", flush=True)
         return 0
     finally:
-        _stop(children)
+        _stop(children, ui_url)
         if started:
             stack.down(started)

@@ -29,6 +29,7 @@ from ratings_assets.defs.records import RECORDS_KEY
 from ratings_assets.defs.stream_job import STREAM_JOB
 from ratings_assets.paths import REPO_ROOT
 from ratings_assets_tests.conftest import SCREENSHOTS, wait_for
+from ratings_assets_tests.localstack.conftest import free_port
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.filterwarnings("ignore:Function `EventMethods.get_event_records` is deprecated")]
@@ -39,17 +40,11 @@ STOP_TIMEOUT_S = 120
 ASSETS = [dg.AssetKey("movie_catalog"), dg.AssetKey("ratings_topic"), RECORDS_KEY, HOURLY_KEY]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def demo(services, isolated, tmp_path_factory):
     """`ratings demo` on isolated names; yields its env, port, output path and process."""
     home = tmp_path_factory.mktemp("first-look-dagster")
-    port = _free_port()
+    port = free_port()
     started = datetime.now(timezone.utc)
     env = {key: value for key, value in os.environ.items() if not key.startswith("DAGSTER_")}
     env.update({

@@ -12,11 +12,9 @@ extra). Playwright's own browser download (`playwright install`) is never used.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,9 +28,11 @@ import pytest
 import yaml
 
 from ratings_assets.core import tables
+from ratings_assets.dagster_api import graphql
 from ratings_assets.core.hours import HOUR, hour_of, partition_key
 from ratings_assets.dagster_home import prepare_dagster_home
 from ratings_assets.paths import REPO_ROOT
+from ratings_assets_tests.localstack.conftest import free_port
 from ratings_assets_tests.conftest import SCREENSHOTS
 
 pytestmark = pytest.mark.integration
@@ -61,24 +61,6 @@ EXPECTED = {
 }
 # A rating of the next hour: must stay out of THE_HOUR's aggregates.
 NEXT_HOUR_RATING = ("Ada Lovelace", 65, "Fargo", 3, 98)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _graphql(base_url: str, query: str, variables: dict | None = None) -> dict:
-    request = urllib.request.Request(
-        f"{base_url}/graphql",
-        data=json.dumps({"query": query, "variables": variables or {}}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=15) as response:
-        body = json.load(response)
-    assert "errors" not in body, body["errors"]
-    return body["data"]
 
 
 def _wait(what: str, timeout_s: float, probe, interval_s: float = 1.0):
@@ -138,7 +120,7 @@ def dagster_home(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def webserver(services, isolated, cassandra, dagster_home, tmp_path_factory) -> SimpleNamespace:
     """`dagster-webserver -w workspace.yaml` on a free local port, once its code location loaded: its url and log."""
-    port = _free_port()
+    port = free_port()
     # The developer's environment, minus any other Dagster instance; the project pointed at the isolated names.
     env = {key: value for key, value in os.environ.items() if not key.startswith("DAGSTER_")}
     env.update({
@@ -165,7 +147,7 @@ def webserver(services, isolated, cassandra, dagster_home, tmp_path_factory) -> 
     def loaded() -> bool:
         if process.poll() is not None:
             pytest.fail(f"dagster-webserver exited with {process.returncode}:\n{log_path.read_text()[-4000:]}")
-        entries = _graphql(base_url, """{ workspaceOrError { ... on Workspace { locationEntries {
+        entries = graphql(base_url, """{ workspaceOrError { ... on Workspace { locationEntries {
             name loadStatus locationOrLoadError { __typename ... on PythonError { message } } } } } }""")
         entries = entries["workspaceOrError"]["locationEntries"]
         for entry in entries:
@@ -196,14 +178,14 @@ def _screenshot(page, name: str) -> Path:
 
 
 def _runs_of_partition(base_url: str, key: str) -> list[dict]:
-    data = _graphql(base_url, """query Runs($key: String!) {
+    data = graphql(base_url, """query Runs($key: String!) {
         runsOrError(filter: {tags: [{key: "dagster/partition", value: $key}]}) {
             ... on Runs { results { runId status } } } }""", {"key": key})
     return data["runsOrError"]["results"]
 
 
 def _run_messages(base_url: str, run_id: str) -> str:
-    data = _graphql(base_url, """query Logs($runId: ID!) { logsForRun(runId: $runId) {
+    data = graphql(base_url, """query Logs($runId: ID!) { logsForRun(runId: $runId) {
         ... on EventConnection { events { __typename ... on MessageEvent { message } } } } }""", {"runId": run_id})
     events = (data["logsForRun"] or {}).get("events") or []
     return "\n".join(f"{e['__typename']}: {e.get('message')}" for e in events[-25:])
