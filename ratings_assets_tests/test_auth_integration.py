@@ -16,7 +16,9 @@ from collections import Counter
 import dagster as dg
 import pytest
 from cassandra.cluster import NoHostAvailable
-from confluent_kafka import Producer
+from confluent_kafka import KafkaError as KafkaErrorCode
+from confluent_kafka import KafkaException, Producer
+from confluent_kafka.admin import AdminClient
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
@@ -76,18 +78,26 @@ def cassandra(env, **overrides) -> CassandraResource:
     return CassandraResource(**{**options, **overrides})
 
 
+def refusals(env, **overrides) -> list[int]:
+    """The error codes librdkafka reports while trying to list topics with these credentials."""
+    errors = []
+    admin = AdminClient({**kafka(env, **overrides).librdkafka_options(), "error_cb": errors.append, "log_level": 0})
+    with pytest.raises(KafkaException):
+        admin.list_topics(timeout=10)
+    admin.poll(2)  # serves the error callbacks
+    return [error.code() for error in errors]
+
+
 def test_clients_without_credentials_are_refused_while_the_right_ones_get_in(secured):
     # The same services answer the right credentials: a refusal below is the authentication's, not an outage.
     with KafkaAdminClient(**kafka(secured).client_options(), bootstrap_timeout_ms=30000) as admin:
         assert isinstance(admin.list_topics(), list)
     with cassandra(secured).session() as session:
         assert session.execute("SELECT release_version FROM system.local").one()
-    with pytest.raises(KafkaError) as wrong_password:
-        KafkaAdminClient(bootstrap_servers=secured["RATINGS_KAFKA_BOOTSTRAP"], bootstrap_timeout_ms=5000,
-                         security_protocol="SASL_PLAINTEXT", sasl_mechanism="PLAIN",
-                         sasl_plain_username="ratings", sasl_plain_password="wrong").list_topics()
-    assert "authentication" in repr(wrong_password.value).lower() or "sasl" in repr(wrong_password.value).lower(), \
-        repr(wrong_password.value)
+    # A client without SASL is dropped by the SASL listener; a wrong password is refused as such.
+    with pytest.raises(KafkaError):
+        KafkaAdminClient(bootstrap_servers=secured["RATINGS_KAFKA_BOOTSTRAP"], bootstrap_timeout_ms=5000).list_topics()
+    assert KafkaErrorCode._AUTHENTICATION in refusals(secured, sasl_password="wrong")
     with pytest.raises(NoHostAvailable) as no_login:
         with cassandra(secured, username=None, password=None).session():
             pass

@@ -236,10 +236,11 @@ def _materialize_through_the_ui(webserver: str, page, key: str) -> None:
     # The partitioned nodes count this instance's partitions: the test's RATINGS_HOURLY_START is in use.
     # The aggregates: THE_HOUR - 3 h to the last closed hour (5, or 6 once the clock passed another hour);
     # the records have the open hour too.
-    hourly_partitions = graph.locator("a[href='/assets/reviews/hourly_user_ratings?view=partitions']")
-    expect(hourly_partitions).to_have_text(re.compile(r"^[56] partitions$"))
-    records_partitions = graph.locator("a[href='/assets/reviews/records?view=partitions']")
-    expect(records_partitions).to_have_text(re.compile(r"^[67] partitions$"))
+    def partition_count(asset: str):
+        return graph.locator(f"a[href='/assets/reviews/{asset}?view=partitions']", has_text=re.compile(r"partitions$"))
+
+    expect(partition_count("hourly_user_ratings")).to_have_text(re.compile(r"^[56] partitions$"))
+    expect(partition_count("records")).to_have_text(re.compile(r"^[67] partitions$"))
     _screenshot(page, "01_asset_graph.png")
     reached("asset graph")
 
