@@ -145,9 +145,9 @@ def _stop(children: dict[str, subprocess.Popen], ui_url: str) -> None:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
-        # Dagster's processes (webserver, daemon, code server, the stream's run) end after `dg dev` itself:
-        # wait for the child's whole session, so nothing outlives `make run`.
-        deadline = time.monotonic() + 60
+        # Dagster's processes (webserver, daemon, code server, log tailers) end after `dg dev` itself:
+        # wait a little for the child's whole session, then make sure nothing outlives `make run`.
+        deadline = time.monotonic() + 15
         while (left := _session_members(proc.pid)) and time.monotonic() < deadline:
             time.sleep(1)
         for pid in left:
