@@ -10,6 +10,7 @@ process, no open UI port and no stream run behind. Screenshots go to .local/scre
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -94,10 +95,11 @@ def test_make_run_shows_a_live_pipeline_at_first_look_and_stops_clean_on_ctrl_c(
     printed = wait_for(lambda: "ratings are flowing" in _printed(demo) and _printed(demo), FLOWING_TIMEOUT_S,
                        "the 'ratings are flowing' line", poll_s=3)
     query = re.search(r"Query them:\s+(.+)", printed).group(1)
-    answer = subprocess.run(shlex.split(query.replace(".venv/bin/ratings", str(Path(sys.executable).with_name("ratings")))),
-                            cwd=REPO_ROOT, env=demo["env"], capture_output=True, text=True, timeout=120)
+    command = shlex.split(query.replace(".venv/bin/ratings", str(Path(sys.executable).with_name("ratings"))))
+    answer = subprocess.run([*command, "--json"], cwd=REPO_ROOT, env=demo["env"], capture_output=True, text=True,
+                            timeout=120)
     assert answer.returncode == 0, answer.stderr
-    assert re.search(r"movies: \['.+'\]", answer.stdout), answer.stdout  # the printed user rated in that hour
+    assert json.loads(answer.stdout)["movies"], answer.stdout  # the printed user rated in that hour
 
     now_hour = hour_of(datetime.now(timezone.utc))
     closed = [partition_key(now_hour - n * HOUR) for n in (1, 2, 3)]
