@@ -184,8 +184,9 @@ def run(options: DemoOptions) -> int:
 
 
 def _run(options: DemoOptions, state_dir: Path) -> int:
-    # A terminal closing or `kill` must clean up like Ctrl-C does.
-    for signum in (signal.SIGTERM, signal.SIGHUP):
+    # A terminal closing or `kill` must clean up like Ctrl-C does; and Ctrl-C itself even when this process
+    # inherited SIGINT ignored (started in the background of a non-interactive shell, as CI does).
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _interrupt)
     started_at = time.monotonic()
     print("1/4 services", flush=True)
