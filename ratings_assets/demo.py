@@ -148,7 +148,7 @@ def _stop(children: dict[str, subprocess.Popen], ui_url: str) -> None:
         # Dagster's processes (webserver, daemon, code server, log tailers) end after `dg dev` itself:
         # wait a little for the child's whole session, then make sure nothing outlives `make run`.
         deadline = time.monotonic() + 15
-        while (left := _session_members(proc.pid)) and time.monotonic() < deadline:
+        while (left := session_members(proc.pid)) and time.monotonic() < deadline:
             time.sleep(1)
         for pid in left:
             os.kill(pid, signal.SIGKILL)
@@ -156,7 +156,7 @@ def _stop(children: dict[str, subprocess.Popen], ui_url: str) -> None:
               flush=True)
 
 
-def _session_members(sid: int) -> list[int]:
+def session_members(sid: int) -> list[int]:
     """Processes still in the session `sid` (each child runs in a session of its own)."""
     members = []
     for stat in Path("/proc").glob("[0-9]*/stat"):

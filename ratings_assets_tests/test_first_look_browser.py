@@ -25,6 +25,7 @@ import dagster as dg
 import pytest
 
 from ratings_assets.core.hours import HOUR, hour_of, partition_key
+from ratings_assets.demo import session_members
 from ratings_assets.defs.hourly import HOURLY_KEY
 from ratings_assets.defs.records import RECORDS_KEY
 from ratings_assets.defs.stream_job import STREAM_JOB
@@ -66,9 +67,14 @@ def demo(services, isolated, tmp_path_factory):
     try:
         yield {"env": env, "port": port, "output": output, "process": process, "home": home, "started": started}
     finally:
+        # A test that failed before the clean stop: the demo, and every process of its children's sessions.
         if process.poll() is None:
+            children = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True).stdout.split()
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=30)
+            for child in children:
+                for pid in session_members(int(child)):
+                    os.kill(pid, signal.SIGKILL)
 
 
 def _printed(demo) -> str:
