@@ -9,7 +9,6 @@ the services this command started itself.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import signal
 import subprocess
@@ -27,6 +26,7 @@ from ratings_assets.core.tables import RECORDS_BY_HOUR_TABLE
 from ratings_assets.dagster_home import prepare_dagster_home
 from ratings_assets.localstack import stack
 from ratings_assets.paths import REPO_ROOT
+from ratings_assets.streaming.checkpoint_lock import LockHeld, exclusive_lock
 
 
 @dataclass
@@ -48,21 +48,13 @@ class AlreadyRunning(RuntimeError):
 @contextmanager
 def single_demo(state_dir: Path, ui_port: int) -> Iterator[None]:
     """One `make run` per state folder: a second would start a second generator and Dagster daemon."""
-    state_dir.mkdir(parents=True, exist_ok=True)
-    with (state_dir / "demo.lock").open("a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            raise AlreadyRunning(
-                f"`make run` is already running here ({holder}): use its Dagster UI, or stop it with Ctrl-C "
-                "in its terminal first") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()}, Dagster UI on port {ui_port}")
-        handle.flush()
-        yield
+    try:
+        with exclusive_lock(state_dir / "demo.lock", f"pid {os.getpid()}, Dagster UI on port {ui_port}", wait_s=0):
+            yield
+    except LockHeld as held:
+        raise AlreadyRunning(
+            f"`make run` is already running here ({held.holder}): use its Dagster UI, or stop it with Ctrl-C "
+            "in its terminal first") from None
 
 
 def pinned_hourly_start(state_dir: Path, past_hours: int) -> str:
