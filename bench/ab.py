@@ -23,7 +23,7 @@ from bench.env import (Hours, Names, Services, catalog_movies, isolated, new_run
                        stream_config)
 from bench.generator import Workload, preload
 from bench.stats import parse_settings
-from ratings_assets.core.tables import RECORDS_BY_HOUR_TABLE, RECORDS_TABLE
+from ratings_assets.core.tables import RECORDS_TABLE, USERS_BY_HOUR_TABLE
 from ratings_assets.paths import REPO_ROOT
 
 BASELINE = "baseline"
@@ -104,7 +104,7 @@ def run_ab(variants: list[tuple[str, dict[str, str]]], events: int, rounds: int,
                                             published.acked)
                 steps = result.step_seconds
                 drain = Drain(variant, result.rate, steps.get("read_validate", 0.0),
-                              steps.get(RECORDS_TABLE, 0.0) + steps.get(RECORDS_BY_HOUR_TABLE, 0.0), steps)
+                              steps.get(RECORDS_TABLE, 0.0) + steps.get(USERS_BY_HOUR_TABLE, 0.0), steps)
                 print(f"drain {index} {variant}: {drain.events_per_s:,.0f} ev/s in {result.seconds:.1f} s, "
                       f"read+validate {drain.read_validate_s:.2f} s, writes {drain.writes_s:.2f} s "
                       f"(load average {os.getloadavg()[0]:.1f})", flush=True)

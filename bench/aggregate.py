@@ -1,6 +1,6 @@
 """Hourly aggregate: wall time of materializing one hour partition of `hourly_user_ratings` with Dagster.
 
-Exactly what a run of the asset does (read the hour from records_by_hour,
+Exactly what a run of the asset does (read the hour's users from users_by_hour, their rows from records,
 aggregate in Python, write both aggregate tables, run the count check
 against `records`), in process, on a throw-away Dagster instance.
 """

@@ -1,8 +1,7 @@
 """End-to-end latency at a steady arrival rate: event time to the moment Cassandra stored the row.
 
 The event's own timestamp (set by the generator as it makes the event) is
-the start; WRITETIME(rating) of its `records_by_hour` row, the second of the
-two tables a micro-batch writes, is the end. Both clocks are this machine's.
+the start; WRITETIME(rating) of its `records` row is the end. Both clocks are this machine's.
 Events of the first `warmup_s` seconds (query start-up, first batch) are left out.
 """
 
@@ -19,7 +18,6 @@ from bench.generator import PacedFeed, Workload
 from bench.sparkmon import ProgressRecorder, batch_table, phase_totals
 from bench.stats import percentiles
 from ratings_assets.core.hours import hours_in
-from ratings_assets.core.tables import HOUR_BUCKETS, RECORDS_BY_HOUR_TABLE
 from ratings_assets.resources.cassandra import CassandraResource
 from ratings_assets.streaming.job import start_query
 
@@ -43,17 +41,11 @@ def stored_latencies(cassandra: CassandraResource, since: datetime, until: datet
     """WRITETIME - event time (ms) of the rows whose event time is within [since, until]."""
     latencies = []
     with cassandra.session() as session:
-        select = session.prepare(
-            f"SELECT time, WRITETIME(rating) AS written FROM {cassandra.keyspace}.{RECORDS_BY_HOUR_TABLE} "
-            "WHERE hour = ? AND bucket = ?"
-        )
-        select.fetch_size = 5000
         for hour in hours_in(since, until + timedelta(microseconds=1)):
-            for bucket in range(HOUR_BUCKETS):
-                for row in session.execute(select, (hour, bucket)):
-                    event = row.time.replace(tzinfo=timezone.utc)
-                    if since <= event <= until:
-                        latencies.append(row.written / 1000 - event.timestamp() * 1000)
+            for row in cassandra.read_hour(session, hour, columns="time, WRITETIME(rating) AS written"):
+                event = row.time.replace(tzinfo=timezone.utc)
+                if since <= event <= until:
+                    latencies.append(row.written / 1000 - event.timestamp() * 1000)
     return latencies
 
 

@@ -26,7 +26,7 @@ MEMORY_LABELS = {
 
 # key, label, unit; ratios are shown as percentages.
 FIGURES = [
-    ("ceiling_sink_rows_s", "ceiling (a) Spark batch write, records + records_by_hour", "rows/s"),
+    ("ceiling_sink_rows_s", "ceiling (a) Spark batch write of the enriched rows to records", "rows/s"),
     ("ceiling_source_rows_s", "ceiling (b) Spark batch read of the topic + validation", "rows/s"),
     ("ceiling_broker_rec_s", "ceiling (c) Kafka ProducerPerformance, acks=all, 160 B", "records/s"),
     ("generator_ev_s", "generator alone (publish, acks=all, Pacer(None))", "ev/s"),
@@ -267,10 +267,10 @@ def _rel(path: Path) -> str:
 
 STAGE_NOTE = ("In a micro-batch, 'foreachBatch collect [4 tasks]' (one task per Kafka partition) is the batch's "
               "counts by reason and hour, which read the batch, validate it (Python), join and cache it; 'save "
-              "records' and 'save records_by_hour' then write from the cache. Spark names stages after the call "
+              "records' and 'save users_by_hour' (the hour index) then write from the cache. Spark names stages after the call "
               "site, and inside foreachBatch some runs show 'start' instead. Task CPU counts the JVM only: "
               "validation runs in the Python workers and the writes wait on Cassandra, all on the same cores. The "
-              "stream also times these steps itself (`read_validate`, `records`, `records_by_hour`, `dead_letters`: "
+              "stream also times these steps itself (`read_validate`, `records`, `users_by_hour`, `dead_letters`: "
               "its log line and the UI's metadata). What each tuning change bought: [tuning.md](tuning.md).")
 
 

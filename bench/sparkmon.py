@@ -116,12 +116,8 @@ class StageWindow:
         groups: dict[str, dict] = {}
         new = sorted((s for s in self._stages() if (s["stageId"], s["attemptId"]) not in self._seen),
                      key=lambda s: s["stageId"])
-        saves = 0
         for stage in new:
             label = _stage_label(stage)
-            if label == "save":  # both writers save records, then records_by_hour
-                label = f"save {SAVE_ORDER[saves % 2]}"
-                saves += 1
             group = groups.setdefault(label, {
                 "stage": label, "stages": 0, "tasks": 0, "wall_s": 0.0, "task_run_s": 0.0,
                 "task_cpu_s": 0.0, "input_records": 0, "shuffle_write_records": 0, "gc_s": 0.0,
@@ -141,7 +137,6 @@ class StageWindow:
         return sorted(groups.values(), key=lambda g: -g["wall_s"])
 
 
-SAVE_ORDER = ("records", "records_by_hour")
 # PySpark names stages after the Python call site: "call" is the foreachBatch body's collect,
 # "$anonfun..." a broadcast being built.
 _LABELS = {"call": "foreachBatch collect", "count": "count",
@@ -149,7 +144,10 @@ _LABELS = {"call": "foreachBatch collect", "count": "count",
 
 
 def _stage_label(stage: dict) -> str:
+    """A write is named by its job's description ("save <table>", set by BatchWriter); others by their call."""
     name = stage.get("name", "?").split(" at ")[0]
+    if name == "save":
+        return stage.get("description") or name
     label = _LABELS.get(name, name)
     return label if label == "save" else f"{label} [{stage.get('numTasks', 0)} tasks]"
 

@@ -22,7 +22,6 @@ from pathlib import Path
 
 from ratings_assets import dagster_api, settings
 from ratings_assets.core.hours import hour_of, partition_key
-from ratings_assets.core.tables import RECORDS_BY_HOUR_TABLE
 from ratings_assets.dagster_home import prepare_dagster_home
 from ratings_assets.localstack import stack
 from ratings_assets.paths import REPO_ROOT
@@ -105,8 +104,7 @@ def _first_new_row(timeout_s: float, while_waiting) -> tuple[str, datetime] | No
             while_waiting()
             if resource.count_hour(session, hour_of(datetime.now(timezone.utc))) > before:
                 hour = hour_of(datetime.now(timezone.utc))
-                row = session.execute(f"SELECT name FROM {RECORDS_BY_HOUR_TABLE} WHERE hour = %s AND bucket = 0 LIMIT 1", (hour,)).one()
-                return (row.name if row else "?"), hour
+                return next(iter(resource.hour_users(session, hour)), "?"), hour
             time.sleep(2)
     return None
 

@@ -14,6 +14,7 @@ import pytest
 
 from ratings_assets.core import tables
 from ratings_assets.resources.cassandra import CassandraResource
+from ratings_assets_tests.stored_rows import insert_ratings
 
 pytestmark = pytest.mark.integration
 
@@ -46,15 +47,15 @@ def keyspace(services) -> str:
     resource.ensure_schema()
     try:
         with resource.session() as session:
-            insert_record = session.prepare(
-                f"INSERT INTO {name}.{tables.RECORDS_TABLE} (name, hour, time, event_id, movie, rating, duration) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)"
-            )
-            for minutes, movie, rating, duration in ADA_RECORDS:
-                session.execute(insert_record, (ADA, HOUR, HOUR + timedelta(minutes=minutes), uuid.uuid4().hex, movie, rating, duration))
-            # Same user, next hour; another user, same hour: neither may leak into Ada's answer for HOUR.
-            session.execute(insert_record, (ADA, HOUR + timedelta(hours=1), HOUR + timedelta(minutes=61), "e-next", "Gattaca", 1, 88))
-            session.execute(insert_record, ("Zed Zee", HOUR, HOUR + timedelta(minutes=7), "e-zed", "Ran", 2, 75))
+            insert_ratings(session, name, [
+                *({"name": ADA, "time": HOUR + timedelta(minutes=minutes), "event_id": uuid.uuid4().hex, "movie": movie,
+                   "rating": rating, "duration": duration} for minutes, movie, rating, duration in ADA_RECORDS),
+                # Same user, next hour; another user, same hour: neither may leak into Ada's answer for HOUR.
+                {"name": ADA, "time": HOUR + timedelta(minutes=61), "event_id": "e-next", "movie": "Gattaca",
+                 "rating": 1, "duration": 88},
+                {"name": "Zed Zee", "time": HOUR + timedelta(minutes=7), "event_id": "e-zed", "movie": "Ran",
+                 "rating": 2, "duration": 75},
+            ])
 
             columns = ", ".join(tables.USER_HOUR_COLUMNS)
             marks = ", ".join("?" for _ in tables.USER_HOUR_COLUMNS)
@@ -197,11 +198,8 @@ def test_empty_hour(services, keyspace):
 def test_an_hour_with_ratings_but_no_aggregate_says_so_and_how_to_get_it(services, keyspace):
     unaggregated = HOUR + timedelta(hours=5)
     with CassandraResource(hosts=services.bind_host, port=services.cassandra_port, keyspace=keyspace).session() as session:
-        insert = session.prepare(f"INSERT INTO {keyspace}.{tables.RECORDS_BY_HOUR_TABLE} "
-                                 "(hour, bucket, name, time, event_id, rating) VALUES (?, ?, ?, ?, ?, ?)")
-        for n in range(3):
-            name = f"user {n}"
-            session.execute(insert, (unaggregated, tables.hour_bucket(name), name, unaggregated, f"e{n}", 5))
+        insert_ratings(session, keyspace, [{"name": f"user {n}", "time": unaggregated + timedelta(minutes=n),
+                                            "event_id": f"e{n}", "rating": 5} for n in range(3)])
     assert ratings_json(services, keyspace, "top", "--hour", "2025-03-15T15:00Z")["ratings_stored"] == 3
     result = ratings(services, keyspace, "top", "--hour", "2025-03-15T15:00Z")
     assert result.returncode == 0, result.stderr

@@ -27,13 +27,13 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from ratings_assets.core import tables
 from ratings_assets.dagster_api import graphql
 from ratings_assets.core.hours import HOUR, hour_of, partition_key
 from ratings_assets.dagster_home import prepare_dagster_home
 from ratings_assets.paths import REPO_ROOT
 from ratings_assets_tests.localstack.conftest import free_port
 from ratings_assets_tests.conftest import SCREENSHOTS
+from ratings_assets_tests.stored_rows import insert_ratings
 
 pytestmark = pytest.mark.integration
 
@@ -79,22 +79,13 @@ def _wait(what: str, timeout_s: float, probe, interval_s: float = 1.0):
 
 @pytest.fixture(scope="module")
 def ratings_rows(cassandra) -> None:
-    """The hour's ratings in both tables the stream writes, with prepared statements."""
+    """The hour's ratings, stored as the stream stores them."""
     keyspace = cassandra.keyspace
     with cassandra.session() as session:
-        insert_record = session.prepare(
-            f"INSERT INTO {keyspace}.{tables.RECORDS_TABLE} (name, hour, time, event_id, movie, rating, duration) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)"
-        )
-        insert_by_hour = session.prepare(
-            f"INSERT INTO {keyspace}.{tables.RECORDS_BY_HOUR_TABLE} "
-            "(hour, bucket, name, time, event_id, movie, rating, duration) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-        )
-        for number, (name, minutes, movie, rating, duration) in enumerate([*RATINGS, NEXT_HOUR_RATING]):
-            at = THE_HOUR + timedelta(minutes=minutes)
-            event_id = f"ui-{number}"
-            session.execute(insert_record, (name, hour_of(at), at, event_id, movie, rating, duration))
-            session.execute(insert_by_hour, (hour_of(at), tables.hour_bucket(name), name, at, event_id, movie, rating, duration))
+        insert_ratings(session, keyspace, [
+            {"name": name, "time": THE_HOUR + timedelta(minutes=minutes), "event_id": f"ui-{number}", "movie": movie,
+             "rating": rating, "duration": duration}
+            for number, (name, minutes, movie, rating, duration) in enumerate([*RATINGS, NEXT_HOUR_RATING])])
 
 
 @pytest.fixture(scope="module")

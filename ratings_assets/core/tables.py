@@ -1,11 +1,15 @@
 """The Cassandra tables, as CQL. Pure text: the Cassandra resource executes it.
 
 `records` answers the specification's question, "what did user U rate during
-hour H", with one partition per (name, hour). `records_by_hour` is its
-query-first companion for "everything rated during hour H", spread over
-HOUR_BUCKETS partitions so that one busy hour is not one huge partition.
-Both carry `event_id` in the primary key: two ratings in the same millisecond
-are two rows, and a replayed event overwrites itself.
+hour H", with one partition per (name, hour). It carries `event_id` in the
+primary key: two ratings in the same millisecond are two rows, and a replayed
+event overwrites itself. Each event is written in full once, there.
+
+`users_by_hour` is the index that finds an hour's partitions of `records`:
+one small row per user and hour (written once per micro-batch, not per
+event), spread over HOUR_BUCKETS partitions so that one busy hour is not one
+huge partition. Reading an hour is then one read of the index and one read
+per user partition, so its cost follows the hour's events.
 """
 
 from __future__ import annotations
@@ -48,7 +52,7 @@ def create_keyspace(keyspace: str, replication: str) -> str:
 
 
 RECORDS_TABLE = "records"
-RECORDS_BY_HOUR_TABLE = "records_by_hour"
+USERS_BY_HOUR_TABLE = "users_by_hour"
 # Hourly per-user aggregates, written twice for Cassandra's query-first modelling:
 # one user's hours over a range, and all users of one hour.
 USER_HOURS_BY_USER_TABLE = "user_hourly_ratings"
@@ -64,10 +68,9 @@ _TABLES = {
         genres frozen<list<text>>, mpaa text,
         PRIMARY KEY ((name, hour), time, event_id)
     ) WITH CLUSTERING ORDER BY (time ASC, event_id ASC)""",
-    RECORDS_BY_HOUR_TABLE: """
-        hour timestamp, bucket int, name text, time timestamp, event_id text,
-        movie_id int, movie text, rating int, duration int,
-        PRIMARY KEY ((hour, bucket), name, time, event_id)
+    USERS_BY_HOUR_TABLE: """
+        hour timestamp, bucket int, name text,
+        PRIMARY KEY ((hour, bucket), name)
     )""",
     USER_HOURS_BY_USER_TABLE: f"""
         name text, hour timestamp,{_AGGREGATE_COLUMNS}
@@ -81,7 +84,7 @@ _TABLES = {
 
 # Columns the streaming job writes to each table.
 RECORDS_COLUMNS = ("name", "hour", "time", "event_id", "movie", "rating", "movie_id", "duration", "year", "genres", "mpaa")
-RECORDS_BY_HOUR_COLUMNS = ("hour", "bucket", "name", "time", "event_id", "movie_id", "movie", "rating", "duration")
+USERS_BY_HOUR_COLUMNS = ("hour", "bucket", "name")
 USER_HOUR_COLUMNS = ("name", "hour", "ratings", "avg_rating", "min_rating", "max_rating", "avg_duration", "movies", "aggregated_at")
 
 

@@ -1,8 +1,9 @@
 """Hourly per-user aggregates: one partition per closed UTC hour, backfillable as one run.
 
-Materializing an hour reads only that hour's rows (records_by_hour), so its
-cost follows the hour's events, not the table's size. Each materialization
-checks itself against reviews.records, read through the other table.
+Materializing an hour reads only that hour's rows (its users from the
+users_by_hour index, then their partitions of records), so its cost follows
+the hour's events, not the table's size. Each materialization checks its
+counts against Cassandra's own COUNT of those partitions.
 
 Declarative automation requests an hour once it has closed (plus a grace for
 the batch in flight), and again whenever the stream writes late rows to it,
@@ -118,7 +119,7 @@ def hourly_user_ratings(context: dg.AssetExecutionContext, cassandra: CassandraR
     mismatches: list[str] = []
     with cassandra.session() as session:
         for done, hour in enumerate(hours, start=1):
-            rows = cassandra.read_hour(session, hour)
+            rows = cassandra.read_hour_ratings(session, hour)
             user_hours = aggregate_hour(hour, rows)
             cassandra.write_user_hours(session, user_hours, aggregated_at)
             mismatches += _mismatches(cassandra, session, user_hours)

@@ -80,25 +80,31 @@ class CassandraResource(dg.ConfigurableResource):
         return statements
 
 
-    def read_hour(self, session: Session, hour: datetime) -> list[RatedRow]:
-        """Every rating of one UTC hour, from its HOUR_BUCKETS partitions of records_by_hour."""
+    def hour_users(self, session: Session, hour: datetime) -> list[str]:
+        """The users with rows in one UTC hour, from its HOUR_BUCKETS partitions of the users_by_hour index."""
         select = session.prepare(
-            f"SELECT name, rating, duration, movie FROM {self.keyspace}.{tables.RECORDS_BY_HOUR_TABLE} "
-            "WHERE hour = ? AND bucket = ?"
-        )
+            f"SELECT name FROM {self.keyspace}.{tables.USERS_BY_HOUR_TABLE} WHERE hour = ? AND bucket = ?")
         select.fetch_size = 5000
         results = execute_concurrent_with_args(
-            session, select, [(hour, bucket) for bucket in range(tables.HOUR_BUCKETS)], raise_on_first_error=True
-        )
-        return [RatedRow(r.name, r.rating, r.duration, r.movie) for result in results for r in result.result_or_exc]
+            session, select, [(hour, bucket) for bucket in range(tables.HOUR_BUCKETS)], raise_on_first_error=True)
+        return [row.name for result in results for row in result.result_or_exc]
+
+    def read_hour(self, session: Session, hour: datetime, columns: str = "name, rating, duration, movie") -> list:
+        """Every row of one UTC hour (the given columns of records), one partition per user of the index."""
+        select = session.prepare(
+            f"SELECT {columns} FROM {self.keyspace}.{tables.RECORDS_TABLE} WHERE name = ? AND hour = ?")
+        select.fetch_size = 5000
+        partitions = [(name, hour) for name in self.hour_users(session, hour)]
+        results = execute_concurrent_with_args(session, select, partitions, concurrency=64, raise_on_first_error=True)
+        return [row for result in results for row in result.result_or_exc]
+
+    def read_hour_ratings(self, session: Session, hour: datetime) -> list[RatedRow]:
+        """What the hour's aggregates need of each of its ratings."""
+        return [RatedRow(r.name, r.rating, r.duration, r.movie) for r in self.read_hour(session, hour)]
 
     def count_hour(self, session: Session, hour: datetime) -> int:
-        """Ratings stored for one UTC hour (its records_by_hour partitions)."""
-        count = session.prepare(
-            f"SELECT COUNT(*) FROM {self.keyspace}.{tables.RECORDS_BY_HOUR_TABLE} WHERE hour = ? AND bucket = ?")
-        results = execute_concurrent_with_args(session, count, [(hour, b) for b in range(tables.HOUR_BUCKETS)],
-                                               raise_on_first_error=True)
-        return sum(result.result_or_exc.one()[0] for result in results)
+        """Ratings stored for one UTC hour: the rows of its users' partitions of records."""
+        return sum(self.count_records(session, [(name, hour) for name in self.hour_users(session, hour)]))
 
     def write_user_hours(self, session: Session, user_hours: list[UserHour], aggregated_at: datetime) -> None:
         """Upsert the aggregates into both query tables; re-running an hour overwrites it."""

@@ -1,8 +1,9 @@
 """The Structured Streaming query: Kafka topic -> validate -> enrich -> Cassandra.
 
 Each micro-batch (foreachBatch) validates messages with the project's parser,
-joins valid events to the broadcast movie catalog by `movie_id`, and upserts
-them into `records` and `records_by_hour`. Rejected messages go, unchanged, to
+joins valid events to the broadcast movie catalog by `movie_id`, upserts
+them into `records` (each event written in full once) and each user active in
+an hour into the `users_by_hour` index. Rejected messages go, unchanged, to
 the dead-letter topic with their reason and Kafka coordinates as headers, in
 one transaction per batch (`dead_letters.py`). Writes are idempotent (the
 primary key holds `event_id`) and offsets are checkpointed, so a restarted
@@ -27,7 +28,8 @@ from pyspark.sql.streaming import StreamingQuery
 from ratings_assets.core.catalog import read_catalog
 from ratings_assets.core.events import Reason
 from ratings_assets.core.hours import partition_key
-from ratings_assets.core.tables import RECORDS_BY_HOUR_COLUMNS, RECORDS_BY_HOUR_TABLE, RECORDS_COLUMNS, RECORDS_TABLE
+from ratings_assets.core.tables import RECORDS_COLUMNS, RECORDS_TABLE, USERS_BY_HOUR_COLUMNS, USERS_BY_HOUR_TABLE
+from ratings_assets.core.user_index import INDEX_SCHEMA, distinct_user_hours
 from ratings_assets.resources import ensure_pipeline_storage
 from ratings_assets.resources.cassandra import CassandraResource
 from ratings_assets.resources.kafka import KafkaResource
@@ -134,11 +136,7 @@ class BatchWriter:
             # The counts read, validate and cache the batch; the writes and the rejects then read the cache.
             counts = enriched.groupBy("error", "hour").count().collect()
             timer.done("read_validate")
-            valid = enriched.where(F.col("error").isNull()).withColumnRenamed("title", "movie")
-            self._save(valid.select(*RECORDS_COLUMNS), RECORDS_TABLE)
-            timer.done(RECORDS_TABLE)
-            self._save(valid.select(*RECORDS_BY_HOUR_COLUMNS), RECORDS_BY_HOUR_TABLE)
-            timer.done(RECORDS_BY_HOUR_TABLE)
+            self.write_valid(enriched.where(F.col("error").isNull()).withColumnRenamed("title", "movie"), timer)
             summary = BatchSummary.from_counts(batch_id, counts)
             # Dead letters go last, after every row of the batch is stored.
             if summary.rejected:
@@ -178,13 +176,29 @@ class BatchWriter:
         self.dead_letters.close()
         self.catalog.unpersist()
 
+    def write_valid(self, valid: DataFrame, timer: StepTimer | None = None) -> None:
+        """Valid, enriched rows to `records`, then their users to the hour index (after the rows it points to)."""
+        timer = timer or StepTimer()
+        self._save(valid.select(*RECORDS_COLUMNS), RECORDS_TABLE)
+        timer.done(RECORDS_TABLE)
+        users = valid.select(*USERS_BY_HOUR_COLUMNS).mapInArrow(distinct_user_hours, INDEX_SCHEMA)
+        self._save(users, USERS_BY_HOUR_TABLE)
+        timer.done(USERS_BY_HOUR_TABLE)
+
     def _save(self, frame: DataFrame, table: str) -> None:
-        (
-            frame.write.format(CASSANDRA_FORMAT)
-            .options(table=table, **self.table_options)
-            .mode("append")
-            .save()
-        )
+        """Append `frame` to `table`; its Spark jobs are named after the table (Spark UI, the benchmark)."""
+        context = frame.sparkSession.sparkContext
+        description = context.getLocalProperty("spark.job.description")
+        context.setJobDescription(f"save {table}")
+        try:
+            (
+                frame.write.format(CASSANDRA_FORMAT)
+                .options(table=table, **self.table_options)
+                .mode("append")
+                .save()
+            )
+        finally:
+            context.setJobDescription(description)
 
 
 def start_query(spark: SparkSession, kafka: KafkaResource, cassandra: CassandraResource,

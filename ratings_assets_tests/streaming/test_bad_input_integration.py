@@ -24,6 +24,7 @@ from ratings_assets.core.catalog import read_catalog
 from ratings_assets.core.events import Reason
 from ratings_assets.paths import CATALOG_CSV
 from ratings_assets.streaming.job import run_stream
+from ratings_assets_tests.stored_rows import user_hours_of_index
 from ratings_assets_tests.streaming.topics import headers_of, read_topic
 
 pytestmark = pytest.mark.integration
@@ -213,19 +214,20 @@ def streamed(spark, kafka, cassandra, injected, drain_config):
     return injected
 
 
-def stored_rows(cassandra, keyspace: str) -> tuple[list, int]:
+def stored_rows(cassandra, keyspace: str) -> tuple[list, set]:
+    """The rows of records, and the (name, hour) pairs of the users_by_hour index."""
     with cassandra.session(keyspace) as session:
-        rows = session.execute("SELECT event_id, name, movie_id, movie, rating, time FROM records", timeout=120).all()
-        by_hour = session.execute("SELECT COUNT(*) FROM records_by_hour", timeout=120).one()[0]
-    return rows, by_hour
+        rows = session.execute("SELECT event_id, name, movie_id, movie, rating, time, hour FROM records", timeout=120).all()
+        indexed = user_hours_of_index(session, keyspace)
+    return rows, indexed
 
 
 def test_each_valid_event_is_one_row_with_its_name_byte_for_byte(streamed, cassandra, isolated):
     valid = {m.doc["event_id"]: m.doc for m in streamed.values() if m.reason is None}
     assert len(valid) == len(ODD_NAMES) * VALID_PER_NAME
-    rows, by_hour = stored_rows(cassandra, isolated["keyspace"])
+    rows, indexed = stored_rows(cassandra, isolated["keyspace"])
     assert len(rows) == len(valid)
-    assert by_hour == len(valid)
+    assert indexed == {(row.name, row.hour.replace(tzinfo=timezone.utc)) for row in rows}
     assert {row.event_id for row in rows} == set(valid)
     for row in rows:
         doc = valid[row.event_id]
@@ -267,12 +269,12 @@ def test_each_invalid_message_is_one_dead_letter_with_its_bytes_reason_and_sourc
 
 
 def test_a_second_run_on_the_same_checkpoint_changes_nothing(streamed, spark, cassandra, kafka, isolated, drain_config):
-    before_rows, before_by_hour = stored_rows(cassandra, isolated["keyspace"])
+    before_rows, before_indexed = stored_rows(cassandra, isolated["keyspace"])
     before_dlq = kafka.end_offsets(isolated["dlq_topic"])
     before_letters = [letter.key for letter in read_topic(kafka.bootstrap_servers, isolated["dlq_topic"])]
     run_available_now(spark, kafka, cassandra, drain_config)
-    after_rows, after_by_hour = stored_rows(cassandra, isolated["keyspace"])
-    assert (len(after_rows), after_by_hour) == (len(before_rows), before_by_hour)
+    after_rows, after_indexed = stored_rows(cassandra, isolated["keyspace"])
+    assert (len(after_rows), after_indexed) == (len(before_rows), before_indexed)
     assert kafka.end_offsets(isolated["dlq_topic"]) == before_dlq  # not even an empty transaction
     assert [letter.key for letter in read_topic(kafka.bootstrap_servers, isolated["dlq_topic"])] == before_letters
 
