@@ -14,8 +14,8 @@ ratings = st.lists(st.tuples(st.sampled_from(["Ada", "Bob", "Zoë", "東京"]), 
 def batch(rows: list[tuple[str, int]]) -> pa.RecordBatch:
     """Valid rows as a micro-batch has them: hour, bucket, name and other columns the index leaves out."""
     return pa.RecordBatch.from_pydict({
-        "name": [name for name, _ in rows],
-        "rating": [7] * len(rows),
+        "name": pa.array([name for name, _ in rows], pa.string()),
+        "rating": pa.array([7] * len(rows), pa.int32()),
         "hour": pa.array([HOUR + timedelta(hours=h) for _, h in rows], pa.timestamp("us", tz="UTC")),
         "bucket": pa.array([hour_bucket(name) for name, _ in rows], pa.int32()),
     })
