@@ -3,7 +3,7 @@
 (a) the sink: the same enriched rows, built by a Spark batch job, written to
     `records` alone (the single-table write) through BatchWriter's own write call;
 (b) the source: the topic read by a Spark batch job through the job's
-    validation (mapInArrow), counted;
+    validation and catalog lookup (mapInArrow), counted;
 (c) the broker: Kafka's ProducerPerformance tool, acks=all.
 """
 
@@ -15,14 +15,15 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
+from pyspark import Broadcast
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from bench.env import Stream
 from ratings_assets.core.tables import HOUR_BUCKETS, RECORDS_COLUMNS, RECORDS_TABLE
 from ratings_assets.resources.kafka import KafkaResource
-from ratings_assets.streaming.job import SOURCE_CONSUMER_OPTIONS, BatchWriter, enrich
-from ratings_assets.streaming.validation import VALIDATED_SCHEMA, validate_batches
+from ratings_assets.streaming.job import SOURCE_CONSUMER_OPTIONS, BatchWriter
+from ratings_assets.streaming.validation import ENRICHED_SCHEMA, Enrich, ValidateAndEnrich
 
 
 @dataclass(frozen=True)
@@ -35,12 +36,12 @@ class Timed:
         return self.rows / self.seconds if self.seconds > 0 else 0.0
 
 
-def enriched_rows(spark: SparkSession, catalog: DataFrame, users: list[str], movie_ids: list[int],
+def enriched_rows(spark: SparkSession, catalog: Broadcast, users: list[str], movie_ids: list[int],
                   hour: datetime, count: int, partitions: int, salt: int) -> DataFrame:
     """`count` valid, enriched rows inside `hour`, built in Spark and cached (so the write alone is timed).
 
     Users and movies are drawn uniformly like the generator's; the columns
-    go through the job's own `enrich`, as a micro-batch's would, and the
+    go through the job's own catalog lookup (`Enrich`), as a micro-batch's would, and the
     frame has as many partitions as the topic (one Spark task per partition).
     """
     users_df = spark.createDataFrame(list(enumerate(users)), "u int, name string")
@@ -64,9 +65,13 @@ def enriched_rows(spark: SparkSession, catalog: DataFrame, users: list[str], mov
             (draw(4, 10) + 1).cast("int").alias("rating"),
             F.lit(None).cast("string").alias("error"),
             F.lit(None).cast("string").alias("error_detail"),
+            F.lit(None).cast("binary").alias("value"),
+            F.spark_partition_id().alias("partition"),
+            F.col("id").alias("offset"),
         )
     )
-    valid = enrich(validated, catalog).where(F.col("error").isNull()).withColumnRenamed("title", "movie")
+    enriched = validated.mapInArrow(Enrich(catalog), ENRICHED_SCHEMA)
+    valid = enriched.where(F.col("error").isNull()).withColumnRenamed("title", "movie")
     valid = valid.persist()
     made = valid.count()
     if made != count:
@@ -74,7 +79,7 @@ def enriched_rows(spark: SparkSession, catalog: DataFrame, users: list[str], mov
     return valid
 
 
-def sink_ceiling(spark: SparkSession, stream: Stream, catalog: DataFrame, users: list[str],
+def sink_ceiling(spark: SparkSession, stream: Stream, catalog: Broadcast, users: list[str],
                  movie_ids: list[int], hour: datetime, count: int, partitions: int, salt: int) -> Timed:
     """Ceiling (a): rows/s of the write to `records` alone (building the rows is not timed)."""
     frame = enriched_rows(spark, catalog, users, movie_ids, hour, count, partitions, salt)
@@ -86,7 +91,7 @@ def sink_ceiling(spark: SparkSession, stream: Stream, catalog: DataFrame, users:
         frame.unpersist()
 
 
-def write_hour(spark: SparkSession, stream: Stream, catalog: DataFrame, users: list[str],
+def write_hour(spark: SparkSession, stream: Stream, catalog: Broadcast, users: list[str],
                movie_ids: list[int], hour: datetime, count: int, partitions: int, salt: int) -> None:
     """`count` rows in `hour`, stored as a micro-batch stores them (records and the hour index): an hour to aggregate."""
     frame = enriched_rows(spark, catalog, users, movie_ids, hour, count, partitions, salt)
@@ -96,8 +101,8 @@ def write_hour(spark: SparkSession, stream: Stream, catalog: DataFrame, users: l
         frame.unpersist()
 
 
-def source_ceiling(spark: SparkSession, kafka: KafkaResource) -> Timed:
-    """Ceiling (b): rows/s of a batch read of the whole of `kafka.topic` through the job's validation."""
+def source_ceiling(spark: SparkSession, kafka: KafkaResource, catalog: Broadcast) -> Timed:
+    """Ceiling (b): rows/s of a batch read of the whole of `kafka.topic` through the job's validation and lookup."""
     started = time.monotonic()
     raw = (
         spark.read.format("kafka")
@@ -107,8 +112,8 @@ def source_ceiling(spark: SparkSession, kafka: KafkaResource) -> Timed:
         .option("endingOffsets", "latest")
         .load()
     )
-    validated = raw.select("value", "partition", "offset").mapInArrow(validate_batches, VALIDATED_SCHEMA)
-    valid = validated.where(F.col("error").isNull()).count()
+    enriched = raw.select("value", "partition", "offset").mapInArrow(ValidateAndEnrich(catalog), ENRICHED_SCHEMA)
+    valid = enriched.where(F.col("error").isNull()).count()
     return Timed(valid, time.monotonic() - started)
 
 

@@ -38,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--ab", action="append", default=[], metavar="NAME:KEY=VALUE[,KEY=VALUE]",
                        help="instead: drain --events (default 400k) in turns, the job's settings against each such "
                             "variant of Spark SQL settings, --runs (default 4) turns each (.local/bench/ab.json)")
+    bench.add_argument("--head-to-head", action="store_true",
+                       help="instead: launch to last row of `ratings stream` and of the straightforward consumer "
+                            "(bench/baseline.py) on --events (default 1M) preloaded events, --runs (default 2) rounds")
     bench.add_argument("--output", type=Path, help="results JSON (default docs/benchmarks/results.json; smoke .local/bench/smoke.json)")
     return bench
 
@@ -52,6 +55,12 @@ def cmd_bench(args: argparse.Namespace, argv: list[str]) -> int:
         from bench.validator import run_validator_bench
 
         return run_validator_bench(parse_size(args.events or "100k"), passes=args.runs or 5)
+    if args.head_to_head:
+        from bench.head_to_head import run_head_to_head
+
+        return run_head_to_head(parse_size(args.events or "1M"), args.runs or 2, **{
+            name: value for name, value in {"partitions": args.partitions, "users": args.users,
+                                            "output": args.output}.items() if value is not None})
     if args.ab:
         given = {"partitions": args.partitions, "users": args.users, "output": args.output}
         return run_ab([parse_variant(text) for text in args.ab], parse_size(args.events or "400k"), args.runs or 4,

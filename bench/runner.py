@@ -62,6 +62,7 @@ class BenchOptions:
     preload_runs: int | None = None  # runs that do the N-event steps (None: all); the others only the light ones
     warmup_events: int = 2_000
     dagster_seconds: float = 20.0
+    head_to_head_rounds: int = 2  # launch-to-last-row rounds of ours against the straightforward consumer
     conf: dict[str, str] = field(default_factory=dict)
     command: str = ""
 
@@ -70,7 +71,7 @@ class BenchOptions:
         """Smoke: small and quick (CI, 2 cores, a few minutes). Full: 1M events, plots and README in docs/benchmarks."""
         if mode == "smoke":
             base = dict(events=20_000, small_events=2_000, runs=3, latency_rate=200, latency_seconds=20,
-                        latency_warmup_s=5, broker_records=200_000, probe=False,
+                        latency_warmup_s=5, broker_records=200_000, probe=False, head_to_head_rounds=1,
                         output=REPO_ROOT / ".local" / "bench" / "smoke.json", docs_dir=None)
         elif mode == "full":
             base = dict(events=1_000_000, small_events=10_000, runs=3, latency_rate=1000, latency_seconds=120,
@@ -104,7 +105,7 @@ class Bench:
     # ------------------------------------------------------------ set-up
     def start(self) -> None:
         from ratings_assets.generator.users import user_pool
-        from ratings_assets.streaming.job import catalog_frame
+        from ratings_assets.streaming.job import broadcast_catalog
 
         o = self.options
         self.say(f"bench {o.mode}: {o.events:,} events x {o.runs} runs, {o.partitions}-partition topics, "
@@ -119,7 +120,7 @@ class Bench:
         self.movie_ids = [m.movie_id for m in movies]
         # The job's default unless --max-offsets says otherwise.
         self.config_changes = {"max_offsets_per_trigger": o.max_offsets_per_trigger} if o.max_offsets_per_trigger else {}
-        self.catalog = catalog_frame(self.spark, settings.CATALOG.value())
+        self.catalog = broadcast_catalog(self.spark, settings.CATALOG.value())
         aggregate.warm_up()
 
     def config_for(self, names: Names, topic: str, purpose: str, **changes) -> Stream:
@@ -201,7 +202,7 @@ class Bench:
 
         def source_step():
             window = StageWindow(self.spark).open()
-            result = ceilings.source_ceiling(self.spark, stream.kafka)
+            result = ceilings.source_ceiling(self.spark, stream.kafka, self.catalog)
             figures["ceiling_source_rows_s"] = result.rate
             figures.setdefault("stages", {})["ceiling_source"] = window.close()
             self.say(f"{tag} ceiling (b) Spark batch read + validation: {result.rows:,} rows in "
@@ -312,6 +313,21 @@ class Bench:
                                                o.partitions, o.probe_refine_steps, progress=self.say)
         return [asdict(r) | {"verdict": r.verdict} for r in results]
 
+    def head_to_head(self) -> dict:
+        """`ratings stream` and the straightforward consumer, each a new process, on the same N preloaded events."""
+        from bench import head_to_head
+
+        o = self.options
+        self.say(f"head to head: launch to last row of `ratings stream` and of bench/baseline.py on {o.events:,} "
+                 f"events, {o.head_to_head_rounds} round(s)")
+        names = Names.fresh(self.run_id, "h", self.scratch)
+        with isolated(self.services, names):
+            figures = head_to_head.measure(self.services, names, self.workload, o.events, o.head_to_head_rounds,
+                                           o.partitions, timeout_s=900, progress=self.say)
+        for line in head_to_head.report_lines(figures):
+            self.say(line)
+        return figures
+
     def memory(self) -> dict:
         self.say("memory: peak resident (VmHWM) of the stack's processes; starting a Dagster webserver for "
                  f"{self.options.dagster_seconds:g} s")
@@ -345,13 +361,14 @@ class Bench:
         try:
             for index in range(1, o.runs + 1):
                 runs.append(self.run_once(index))
+            versus = self.step({}, "head_to_head", self.head_to_head) or {}
             pipeline_rate = Spread.of(r.get("pipeline_ev_s") for r in runs)
             probe = self.step({}, "probe", lambda: self.probe(pipeline_rate.median if pipeline_rate else None)) or []
             mem = self.memory()
         finally:
             self.spark.stop()
         results = report.assemble(o, runs, probe, mem, self.latency_samples, machine_info(), started_at,
-                                  time.monotonic() - self.began, self.failures, self.spark_conf)
+                                  time.monotonic() - self.began, self.failures, self.spark_conf, versus)
         return results
 
 

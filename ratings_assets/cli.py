@@ -93,7 +93,7 @@ def cmd_stream(args) -> int:
     from ratings_assets.resources import cassandra_resource, kafka_resource, spark_resource
     from ratings_assets.streaming.config import StreamConfig
     from ratings_assets.streaming.job import run_pipeline
-    from ratings_assets.streaming.progress import steps_text
+    from ratings_assets.streaming.progress import startup_text, steps_text
 
     spark_connector_jars(StackConfig.from_env())
     kafka, cassandra = kafka_resource(), cassandra_resource()
@@ -103,6 +103,8 @@ def cmd_stream(args) -> int:
           f"(checkpoint {config.checkpoint_dir})", flush=True)
 
     def progress(summary: dict) -> None:
+        if "startup_seconds" in summary:
+            print(f"started: the first batch was stored {startup_text(summary['startup_seconds'])}", flush=True)
         if summary.get("new_batch"):
             print(f"batch {summary['batch_id']}: {summary['input_rows']:,} rows read, {summary['stored']:,} stored, "
                   f"rejected {summary['rejected'] or 'none'}, {summary['processed_rows_per_second']:,.0f} rows/s, "

@@ -22,6 +22,7 @@ from ratings_assets.resources.kafka import KafkaResource
 from ratings_assets.resources.spark import SparkResource
 from ratings_assets.streaming.config import StreamConfig
 from ratings_assets.streaming.job import run_pipeline
+from ratings_assets.streaming.progress import startup_text
 
 STREAM_JOB = "ratings_stream_job"
 # The run queue admits one run with this tag at a time (dagster.yaml).
@@ -110,6 +111,8 @@ def run_ratings_stream(context: dg.OpExecutionContext, config: StreamConfig, spa
         now = datetime.now(timezone.utc)
         if summary.get("new_batch"):
             last_batch_at = now.timestamp()
+        if "startup_seconds" in summary:
+            context.log.info(f"started: the first batch was stored {startup_text(summary['startup_seconds'])}")
         ready, before = hours.add(summary.get("hours") or {}, now)
         if before:
             context.log.warning(f"rows for hours before the first partition ({RECORDS_PARTITIONS.start:%Y-%m-%d %H:%M}), "

@@ -1,9 +1,10 @@
 """The Structured Streaming query: Kafka topic -> validate -> enrich -> Cassandra.
 
-Each micro-batch (foreachBatch) validates messages with the project's parser,
-joins valid events to the broadcast movie catalog by `movie_id`, upserts
-them into `records` (each event written in full once) and each user active in
-an hour into the `users_by_hour` index. Rejected messages go, unchanged, to
+The source validates each message with the project's parser and looks its
+movie up by `movie_id` in the broadcast catalog, in one Arrow pass (no join).
+Each micro-batch (foreachBatch) upserts the valid events into `records` (each
+event written in full once) and each user active in an hour into the
+`users_by_hour` index. Rejected messages go, unchanged, to
 the dead-letter topic with their reason and Kafka coordinates as headers, in
 one transaction per batch (`dead_letters.py`). Writes are idempotent (the
 primary key holds `event_id`) and offsets are checkpointed, so a restarted
@@ -16,17 +17,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import timezone
 from pathlib import Path
 
+from pyspark import Broadcast
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 
-from ratings_assets.core.catalog import read_catalog
-from ratings_assets.core.events import Reason
+from ratings_assets.core.enrichment import read_catalog_table
 from ratings_assets.core.hours import partition_key
 from ratings_assets.core.tables import RECORDS_COLUMNS, RECORDS_TABLE, USERS_BY_HOUR_COLUMNS, USERS_BY_HOUR_TABLE
 from ratings_assets.core.user_index import INDEX_SCHEMA, distinct_user_hours
@@ -38,7 +40,7 @@ from ratings_assets.streaming.checkpoint_lock import checkpoint_lock
 from ratings_assets.streaming.config import StreamConfig
 from ratings_assets.streaming.dead_letters import DeadLetter, DeadLetterWriter
 from ratings_assets.streaming.progress import progress_summary
-from ratings_assets.streaming.validation import VALIDATED_SCHEMA, validate_batches
+from ratings_assets.streaming.validation import ENRICHED_SCHEMA, ValidateAndEnrich
 
 log = logging.getLogger(__name__)
 
@@ -50,26 +52,9 @@ CASSANDRA_FORMAT = "org.apache.spark.sql.cassandra"
 SOURCE_CONSUMER_OPTIONS = {"kafka.fetch.max.wait.ms": "10", "kafka.max.poll.records": "10000"}
 
 
-def catalog_frame(spark: SparkSession, catalog_path: str) -> DataFrame:
-    """The catalog, read once on the driver and cached; joins broadcast it."""
-    rows = [
-        (m.movie_id, m.title, m.duration, m.year, m.genre_list, m.mpaa or None)
-        for m in read_catalog(Path(catalog_path)).values()
-    ]
-    schema = "movie_id int, title string, duration int, year int, genres array<string>, mpaa string"
-    return spark.createDataFrame(rows, schema).cache()
-
-
-def enrich(validated: DataFrame, catalog: DataFrame) -> DataFrame:
-    """Valid events joined to their movie; unknown ids become UNKNOWN_MOVIE errors."""
-    joined = validated.join(F.broadcast(catalog), on="movie_id", how="left")
-    unknown = F.col("error").isNull() & F.col("title").isNull()
-    # Both from the joined columns: chained withColumn calls would see the new `error` and leave the detail null.
-    return joined.withColumns({
-        "error": F.when(unknown, F.lit(str(Reason.UNKNOWN_MOVIE))).otherwise(F.col("error")),
-        "error_detail": F.when(unknown, F.format_string("movie_id %d is not in the catalog", "movie_id"))
-        .otherwise(F.col("error_detail")),
-    })
+def broadcast_catalog(spark: SparkSession, catalog_path: str) -> Broadcast:
+    """The catalog as an Arrow table, sent to each worker once for the query's whole life."""
+    return spark.sparkContext.broadcast(read_catalog_table(Path(catalog_path)))
 
 
 def rejected_messages(enriched: DataFrame) -> list[DeadLetter]:
@@ -103,11 +88,15 @@ class BatchSummary:
 
 
 class StepTimer:
-    """Wall seconds of each named step of a micro-batch, in order."""
+    """Wall seconds of each named step (of a micro-batch, or of the start-up), in order."""
 
     def __init__(self):
         self.seconds: dict[str, float] = {}
         self._last = time.monotonic()
+
+    @property
+    def total(self) -> float:
+        return round(sum(self.seconds.values()), 3)
 
     def done(self, step: str) -> None:
         now = time.monotonic()
@@ -118,8 +107,8 @@ class StepTimer:
 class BatchWriter:
     """The foreachBatch function: one micro-batch to Cassandra and the dead-letter topic."""
 
-    def __init__(self, kafka: KafkaResource, cassandra: CassandraResource, catalog: DataFrame):
-        self.catalog = catalog
+    def __init__(self, kafka: KafkaResource, cassandra: CassandraResource, catalog: Broadcast | None = None):
+        self.catalog = catalog  # the query's broadcast catalog, released with the writer
         self.dead_letters = DeadLetterWriter(
             {**kafka.librdkafka_options(), "client.id": "ratings-dead-letters"}, kafka.topic, kafka.dead_letter_topic)
         self.table_options = {"keyspace": cassandra.keyspace, **cassandra.spark_options()}
@@ -129,9 +118,7 @@ class BatchWriter:
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         timer = StepTimer()
-        # Only a reject's raw bytes are needed again (for its dead letter): the cache keeps no others.
-        enriched = enrich(batch, self.catalog)
-        enriched = enriched.withColumn("value", F.when(F.col("error").isNotNull(), F.col("value"))).persist()
+        enriched = batch.persist()
         try:
             # The counts read, validate and cache the batch; the writes and the rejects then read the cache.
             counts = enriched.groupBy("error", "hour").count().collect()
@@ -172,9 +159,10 @@ class BatchWriter:
         }
 
     def close(self) -> None:
-        """After the query stopped: the dead-letter producer, and the catalog cached for this query."""
+        """After the query stopped: the dead-letter producer, and the catalog broadcast for this query."""
         self.dead_letters.close()
-        self.catalog.unpersist()
+        if self.catalog is not None:
+            self.catalog.destroy()
 
     def write_valid(self, valid: DataFrame, timer: StepTimer | None = None) -> None:
         """Valid, enriched rows to `records`, then their users to the hour index (after the rows it points to)."""
@@ -202,8 +190,12 @@ class BatchWriter:
 
 
 def start_query(spark: SparkSession, kafka: KafkaResource, cassandra: CassandraResource,
-                config: StreamConfig) -> tuple[StreamingQuery, BatchWriter]:
+                config: StreamConfig, timer: StepTimer | None = None) -> tuple[StreamingQuery, BatchWriter]:
     """Start the query from the resources' topic to their keyspace; it resumes from the checkpoint when one exists."""
+    timer = timer or StepTimer()
+    catalog = broadcast_catalog(spark, config.catalog_path)
+    writer = BatchWriter(kafka, cassandra, catalog)
+    timer.done("catalog")
     source = (
         spark.readStream.format("kafka")
         .options(**kafka.spark_source_options(), **SOURCE_CONSUMER_OPTIONS)
@@ -212,15 +204,15 @@ def start_query(spark: SparkSession, kafka: KafkaResource, cassandra: CassandraR
         .option("maxOffsetsPerTrigger", str(config.max_offsets_per_trigger))
         .load()
     )
-    validated = source.select("value", "partition", "offset").mapInArrow(validate_batches, VALIDATED_SCHEMA)
-    writer = BatchWriter(kafka, cassandra, catalog_frame(spark, config.catalog_path))
+    enriched = source.select("value", "partition", "offset").mapInArrow(ValidateAndEnrich(catalog), ENRICHED_SCHEMA)
     query = (
-        validated.writeStream.queryName(config.query_name)
+        enriched.writeStream.queryName(config.query_name)
         .foreachBatch(writer)
         .option("checkpointLocation", config.checkpoint_dir)
         .trigger(**_trigger(config))
         .start()
     )
+    timer.done("query_start")
     return query, writer
 
 
@@ -239,13 +231,17 @@ def run_stream(
     poll_seconds: int = 2,
     heartbeat_seconds: float = 15.0,
     stop: threading.Event | None = None,
+    startup: StepTimer | None = None,
 ) -> None:
     """Run the query until it stops (drained in available-now mode, `stop` set, or failed: then raise).
 
     `on_progress` gets a summary after every batch, and at least every
     `heartbeat_seconds` while idle, so a supervisor can tell idle from dead.
+    The first summary after the first batch also holds `startup_seconds`:
+    where the start-up went, up to the end of that batch.
     """
-    query, writer = start_query(spark, kafka, cassandra, config)
+    startup = startup or StepTimer()
+    query, writer = start_query(spark, kafka, cassandra, config, startup)
     last_batch, last_report = None, 0.0
     try:
         while True:
@@ -258,6 +254,10 @@ def run_stream(
             if on_progress and (new_batch or done or time.monotonic() - last_report >= heartbeat_seconds):
                 summary = progress_summary(progress) if progress else {}
                 summary.update(writer.drain(), new_batch=new_batch)
+                if new_batch and last_batch is None:
+                    startup.done("first_batch")
+                    summary["startup_seconds"] = {**startup.seconds, "total": startup.total}
+                    log.info("started: first batch done %.1f s after the start (%s)", startup.total, startup.seconds)
                 on_progress(summary)
                 last_report = time.monotonic()
             last_batch = batch_id
@@ -278,7 +278,16 @@ def run_pipeline(
     stop: threading.Event | None = None,
 ) -> None:
     """What the Dagster job and `ratings stream` run: make the topics and tables the query needs
-    (whether or not their assets were materialized), hold the checkpoint, run the query."""
-    ensure_pipeline_storage(kafka, cassandra)
+    (whether or not their assets were materialized), hold the checkpoint, run the query.
+
+    The topic and schema checks are network round trips: they run while the Spark JVM starts.
+    """
+    startup = StepTimer()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="storage") as pool:
+        storage = pool.submit(ensure_pipeline_storage, kafka, cassandra)
+        session = spark.spark_session
+        startup.done("spark_session")
+        storage.result()
+        startup.done("storage_after_session")
     with checkpoint_lock(config.checkpoint_dir):
-        run_stream(spark.spark_session, kafka, cassandra, config, on_progress=on_progress, stop=stop)
+        run_stream(session, kafka, cassandra, config, on_progress=on_progress, stop=stop, startup=startup)

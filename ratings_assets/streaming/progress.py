@@ -39,6 +39,12 @@ def progress_summary(progress: dict) -> dict:
     }
 
 
+def startup_text(startup_seconds: dict[str, float]) -> str:
+    """`12.3 s after the start (spark_session 6.1 s, ...)`: where a stream's start-up went, for a log line."""
+    steps = {step: seconds for step, seconds in startup_seconds.items() if step != "total"}
+    return f"{startup_seconds.get('total', sum(steps.values())):.1f} s after the start ({steps_text(steps)})"
+
+
 def steps_text(step_seconds: dict[str, float]) -> str:
     """`read_validate 4.1 s, records 5.0 s`: where a batch's time went, for a log line."""
     return ", ".join(f"{step} {seconds:.1f} s" for step, seconds in step_seconds.items()) or "no steps timed"

@@ -1,4 +1,4 @@
-from ratings_assets.streaming.progress import consumer_lag, progress_summary, steps_text
+from ratings_assets.streaming.progress import consumer_lag, progress_summary, startup_text, steps_text
 
 PROGRESS = {
     "batchId": 7,
@@ -33,3 +33,8 @@ def test_lag_is_unknown_before_spark_knows_the_latest_offsets():
 def test_steps_text_lists_each_step_in_order():
     assert steps_text({"read_validate": 4.14, "records": 5.0}) == "read_validate 4.1 s, records 5.0 s"
     assert steps_text({}) == "no steps timed"
+
+
+def test_startup_text_names_the_total_then_each_step():
+    startup = {"spark_session": 6.25, "storage_after_session": 0.0, "catalog": 1.5, "total": 7.75}
+    assert startup_text(startup) == "7.8 s after the start (spark_session 6.2 s, storage_after_session 0.0 s, catalog 1.5 s)"
