@@ -92,8 +92,11 @@ def last_events(kafka: KafkaResource, topic: str) -> list[LastEvent]:
 
 
 def launch(contender: str, command: list[str], env: dict[str, str], has_first: Callable[[], bool],
-           has_last: Callable[[], bool], timeout_s: float, progress=print) -> Launch:
-    """Start `command`, poll until the first and then the last row are stored, stop the process."""
+           has_last: Callable[[], bool], timeout_s: float, progress=print, report: re.Pattern | None = None) -> Launch:
+    """Start `command`, poll until the first and then the last row are stored, stop the process.
+
+    With `report`, the process is stopped only once it printed a line matching it (or 30 s after the last row).
+    """
     started = time.monotonic()
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                start_new_session=True)
@@ -109,7 +112,11 @@ def launch(contender: str, command: list[str], env: dict[str, str], has_first: C
                 first = time.monotonic() - started
                 progress(f"    {contender}: first row after {first:.1f} s")
             if first is not None and has_last():
-                return Launch(contender, first, time.monotonic() - started, output)
+                last = time.monotonic() - started
+                waited = time.monotonic() + 30
+                while report and not any(report.search(line) for line in output) and time.monotonic() < waited:
+                    time.sleep(0.25)
+                return Launch(contender, first, last, output)
             time.sleep(0.25)
         raise RuntimeError(f"{contender} did not store the last row within {timeout_s:g} s:\n{''.join(output[-30:])}")
     finally:
@@ -147,9 +154,10 @@ class HeadToHead:
                 command, env, first, last = self._ours(names, cassandra.keyspace, session)
             else:
                 command, env, first, last = self._baseline(names, cassandra.keyspace, session)
-            result = launch(contender, command, env, first, last, timeout_s, self.progress)
+            result = launch(contender, command, env, first, last, timeout_s, self.progress,
+                            _STARTUP if contender == OURS else None)
             if contender == OURS:
-                stored = session.execute(f"SELECT COUNT(*) FROM {cassandra.keyspace}.records", timeout=300).one()[0]
+                stored = sum(cassandra.count_hour(session, hour) for hour in {m.hour for m in self.markers})
                 if stored != self.events:
                     raise RuntimeError(f"ours stored {stored:,} rows of {self.events:,} events")
             self.progress(f"    {contender}: last row after {result.last_row_s:.1f} s")

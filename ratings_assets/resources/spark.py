@@ -67,6 +67,9 @@ class SparkResource(dg.ConfigurableResource):
             # More rows per batch statement and more writes in flight halve Cassandra's CPU per row (tuning.md).
             "spark.cassandra.output.batch.size.rows": "64",
             "spark.cassandra.output.concurrent.writes": "16",
+            # A null column (an unrated movie's mpaa) is left unset instead of written as a tombstone,
+            # which every later read of the partition would have to skip.
+            "spark.cassandra.output.ignoreNulls": "true",
             "spark.sql.streaming.stopGracefullyOnShutdown": "true",
             # Locally one shuffle partition per core; on a cluster Spark's default, which AQE coalesces,
             # so a big hour's aggregate spreads out.

@@ -31,7 +31,6 @@ from pyspark.sql.streaming import StreamingQuery
 from ratings_assets.core.enrichment import read_catalog_table
 from ratings_assets.core.hours import partition_key
 from ratings_assets.core.tables import RECORDS_COLUMNS, RECORDS_TABLE, USERS_BY_HOUR_COLUMNS, USERS_BY_HOUR_TABLE
-from ratings_assets.core.user_index import INDEX_SCHEMA, distinct_user_hours
 from ratings_assets.resources import ensure_pipeline_storage
 from ratings_assets.resources.cassandra import CassandraResource
 from ratings_assets.resources.kafka import KafkaResource
@@ -169,8 +168,8 @@ class BatchWriter:
         timer = timer or StepTimer()
         self._save(valid.select(*RECORDS_COLUMNS), RECORDS_TABLE)
         timer.done(RECORDS_TABLE)
-        users = valid.select(*USERS_BY_HOUR_COLUMNS).mapInArrow(distinct_user_hours, INDEX_SCHEMA)
-        self._save(users, USERS_BY_HOUR_TABLE)
+        # Each task de-duplicates its own rows before the (small) shuffle: one write per user, hour and batch.
+        self._save(valid.select(*USERS_BY_HOUR_COLUMNS).dropDuplicates(), USERS_BY_HOUR_TABLE)
         timer.done(USERS_BY_HOUR_TABLE)
 
     def _save(self, frame: DataFrame, table: str) -> None:
