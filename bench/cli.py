@@ -41,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--head-to-head", action="store_true",
                        help="instead: launch to last row of `ratings stream` and of the straightforward consumer "
                             "(bench/baseline.py) on --events (default 1M) preloaded events, --runs (default 2) rounds")
+    bench.add_argument("--ours-from", type=Path, metavar="DIR",
+                       help="with --head-to-head: also `ratings stream` from another checkout (git worktree add DIR REV)")
     bench.add_argument("--output", type=Path, help="results JSON (default docs/benchmarks/results.json; smoke .local/bench/smoke.json)")
     return bench
 
@@ -60,7 +62,8 @@ def cmd_bench(args: argparse.Namespace, argv: list[str]) -> int:
 
         return run_head_to_head(parse_size(args.events or "1M"), args.runs or 2, **{
             name: value for name, value in {"partitions": args.partitions, "users": args.users,
-                                            "output": args.output}.items() if value is not None})
+                                            "output": args.output, "ours_from": args.ours_from}.items()
+            if value is not None})
     if args.ab:
         given = {"partitions": args.partitions, "users": args.users, "output": args.output}
         return run_ab([parse_variant(text) for text in args.ab], parse_size(args.events or "400k"), args.runs or 4,

@@ -6,6 +6,10 @@ already (as on any run after the first). A round times each from its launch
 to the first row in Cassandra and to the last one: the last message of every
 partition, found by its primary key. Ours also reports where its start-up went
 (`ratings stream` prints it after the first batch).
+
+For an A/B of code, `ours_from` adds a third contender: `ratings stream` run
+from another checkout (`git worktree add DIR REV`; its code first on
+PYTHONPATH, for the driver and the Spark workers alike), in the same rounds.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from ratings_assets.core.hours import hour_of
 from ratings_assets.localstack.maven import spark_connector_jars
 from ratings_assets.resources.kafka import KafkaResource
 
-OURS, BASELINE = "ours", "baseline"
+OURS, BASELINE, OTHER = "ours", "baseline", "ours_from"
 RATINGS = Path(sys.executable).with_name("ratings")
 _STARTUP = re.compile(r"started: the first batch was stored ([\d.]+) s after the start \((.*)\)")
 
@@ -138,24 +142,31 @@ def _stop(process: subprocess.Popen) -> None:
 class HeadToHead:
     """Rounds of both contenders on one preloaded topic; each launch gets a fresh keyspace and checkpoint."""
 
-    def __init__(self, services: Services, names: Names, topic: str, events: int, progress=print):
+    def __init__(self, services: Services, names: Names, topic: str, events: int, progress=print,
+                 ours_from: Path | None = None):
         self.services, self.names, self.topic, self.events, self.progress = services, names, topic, events, progress
+        self.ours_from = ours_from
+        self.contenders = (OURS, BASELINE, *((OTHER,) if ours_from else ()))
         self.markers = last_events(services.kafka, topic)
         self.jars = ",".join(str(jar) for jar in spark_connector_jars(services.stack_config))
 
     def round(self, index: int, timeout_s: float) -> dict[str, Launch]:
-        order = (OURS, BASELINE) if index % 2 else (BASELINE, OURS)
-        return {contender: self._launch(contender, f"{index}{contender[0]}", timeout_s) for contender in order}
+        """Each contender once; the order rotates from round to round."""
+        shift = (index - 1) % len(self.contenders)
+        order = self.contenders[shift:] + self.contenders[:shift]
+        return {contender: self._launch(contender, f"{index}{contender[-1]}", timeout_s) for contender in order}
 
     def _launch(self, contender: str, label: str, timeout_s: float) -> Launch:
         names = Names(f"{self.names.tag}_{label}", self.names.scratch / label)
         with isolated(self.services, names) as cassandra, cassandra.session() as session:
-            if contender == OURS:
-                command, env, first, last = self._ours(names, cassandra.keyspace, session)
-            else:
+            if contender == BASELINE:
                 command, env, first, last = self._baseline(names, cassandra.keyspace, session)
+            else:
+                command, env, first, last = self._ours(names, cassandra.keyspace, session)
+                if contender == OTHER:  # the other code, this checkout's services and jars
+                    env.update(PYTHONPATH=str(self.ours_from), RATINGS_STATE_DIR=str(self.services.stack_config.state_dir))
             result = launch(contender, command, env, first, last, timeout_s, self.progress,
-                            _STARTUP if contender == OURS else None)
+                            None if contender == BASELINE else _STARTUP)
             if contender == OURS:
                 stored = sum(cassandra.count_hour(session, hour) for hour in {m.hour for m in self.markers})
                 if stored != self.events:
@@ -195,30 +206,34 @@ class HeadToHead:
 
 
 def measure(services: Services, names: Names, workload: Workload, events: int, rounds: int, partitions: int,
-            timeout_s: float, progress=print) -> dict:
-    """Preload `events` into a fresh topic, then `rounds` rounds of both contenders: medians and paired ratios."""
+            timeout_s: float, progress=print, ours_from: Path | None = None) -> dict:
+    """Preload `events` into a fresh topic, then `rounds` rounds of the contenders: medians and paired ratios."""
     topic = names.new_topic("head_to_head")
     services.kafka.ensure_topic(topic, partitions, 1)
     published = preload(services.kafka, topic, workload, salt=500, count=events,
                         window=Hours.window(Hours.before().pipeline))
     progress(f"  head to head: {published.acked:,} events preloaded in {topic}; {rounds} round(s), order alternating")
-    match = HeadToHead(services, names, topic, published.acked, progress)
-    launches: dict[str, list[Launch]] = {OURS: [], BASELINE: []}
+    match = HeadToHead(services, names, topic, published.acked, progress, ours_from)
+    launches: dict[str, list[Launch]] = {contender: [] for contender in match.contenders}
     for index in range(1, rounds + 1):
         for contender, result in match.round(index, timeout_s).items():
             launches[contender].append(result)
     ours, base = launches[OURS], launches[BASELINE]
     speedups = paired_ratios([b.last_row_s for b in base], [o.last_row_s for o in ours])
     startups = [o.startup for o in ours if o.startup]
-    return {
+    figures = {
         "events": published.acked,
         "rounds": rounds,
-        **{f"{who}_{what}_s": [getattr(x, f"{what}_s") for x in launches[who]]
-           for who in (OURS, BASELINE) for what in ("first_row", "last_row")},
+        **{f"{who}_{what}_s": [getattr(x, f"{what}_s") for x in runs]
+           for who, runs in launches.items() for what in ("first_row", "last_row")},
         "speedup": speedups,
         "speedup_median": Spread.of(speedups).median if Spread.of(speedups) else None,
         "ours_startup_s": {step: Spread.of(s.get(step) for s in startups).median for step in (startups[0] if startups else {})},
     }
+    if ours_from:
+        figures["ours_from"] = str(ours_from)
+        figures["ours_from_speedup"] = paired_ratios([b.last_row_s for b in base], [o.last_row_s for o in launches[OTHER]])
+    return figures
 
 
 def report_lines(figures: dict) -> list[str]:
@@ -230,13 +245,18 @@ def report_lines(figures: dict) -> list[str]:
     if figures["speedup_median"]:
         lines.append(f"  ours is {figures['speedup_median']:.2f}x the baseline (median of the rounds' paired ratios "
                      f"{', '.join(f'{r:.2f}' for r in figures['speedup'] if r)})")
+    if figures.get("ours_from"):
+        lines.append(f"  ours from {figures['ours_from']}: first row {med('ours_from_first_row_s')}, last row "
+                     f"{med('ours_from_last_row_s')}; x the baseline per round "
+                     f"{', '.join(f'{r:.2f}' for r in figures['ours_from_speedup'] if r)}")
     if figures["ours_startup_s"]:
         lines.append("  ours' start-up to its first batch stored: " + ", ".join(
             f"{step} {seconds:.1f} s" for step, seconds in figures["ours_startup_s"].items()))
     return lines
 
 
-def run_head_to_head(events: int, rounds: int, partitions: int = 4, users: int = 1000, output: Path | None = None) -> int:
+def run_head_to_head(events: int, rounds: int, partitions: int = 4, users: int = 1000, output: Path | None = None,
+                     ours_from: Path | None = None) -> int:
     """`python -m bench --head-to-head`: this measurement alone (.local/bench/head_to_head.json)."""
     from bench.env import catalog_movies, new_run_id
     from ratings_assets.generator.users import user_pool
@@ -246,7 +266,8 @@ def run_head_to_head(events: int, rounds: int, partitions: int = 4, users: int =
     names = Names.fresh(new_run_id(), "h2h", REPO_ROOT / ".local" / "bench" / "tmp")
     with isolated(services, names):
         figures = measure(services, names, Workload(catalog_movies(), user_pool(users, seed=7), 7), events, rounds,
-                          partitions, timeout_s=900)
+                          partitions, timeout_s=900,
+                          ours_from=ours_from.resolve() if ours_from else None)
     print("\n".join(report_lines(figures)))
     output = output or REPO_ROOT / ".local" / "bench" / "head_to_head.json"
     output.parent.mkdir(parents=True, exist_ok=True)
