@@ -65,6 +65,7 @@ class CassandraResource(dg.ConfigurableResource):
             auth_provider=auth,
             protocol_version=5,
             execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+            connect_timeout=15,  # the driver's 5 s fails against a node busy with compactions or a loaded host
         )
         try:
             yield cluster.connect(keyspace)
