@@ -51,6 +51,15 @@ class StreamHealth:
             return False
         return self.last_batch_age_s is not None or (self.run_age_s or 0) >= policy.healthy_after_s
 
+    def had_proven(self, policy: Policy) -> bool:
+        """Whether a run, dead or ended now, had been healthy: it stored a batch, or its heartbeats went on
+        `healthy_after_s` past its start. A run can die between two ticks of the sensor, before any saw it healthy."""
+        if self.last_batch_age_s is not None:
+            return True
+        if self.heartbeat_age_s is None or self.run_age_s is None:
+            return False
+        return self.run_age_s - self.heartbeat_age_s >= policy.healthy_after_s
+
 
 @dataclass
 class SupervisorState:
@@ -70,8 +79,10 @@ class SupervisorState:
     def from_cursor(cls, cursor: str | None) -> SupervisorState:
         return cls(**json.loads(cursor)) if cursor else cls()
 
-    def record_failure(self, now: float, reason: str, window_s: float) -> None:
-        self.failures = [t for t in self.failures if now - t < window_s] + [now]
+    def record_failure(self, now: float, reason: str, window_s: float, after_healthy_run: bool = False) -> None:
+        """One more failure in the window; the end of a run that had proven healthy is the first of a new series."""
+        earlier = [] if after_healthy_run else [t for t in self.failures if now - t < window_s]
+        self.failures = earlier + [now]
         self.last_failure = reason
 
     def afresh(self, now: float, policy: Policy) -> bool:
