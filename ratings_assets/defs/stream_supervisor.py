@@ -36,10 +36,11 @@ def _latest_heartbeat(instance: dg.DagsterInstance, run_id: str) -> dict | None:
     metadata = records[0].asset_observation.metadata
     if "run_id" not in metadata or metadata["run_id"].value != run_id:
         return None
-    last_batch = metadata.get("last_batch_at")
+    last_batch, query_started = metadata.get("last_batch_at"), metadata.get("query_started_at")
     return {
         "at": records[0].timestamp,
         "last_batch_at": last_batch.value if last_batch else None,
+        "query_started_at": query_started.value if query_started else None,
         "worker": metadata["worker"].value,
         "end_offsets": metadata["end_offsets"].value,
     }
@@ -79,6 +80,7 @@ def _health_of(instance: dg.DagsterInstance, record: dg.RunRecord, now: float, k
         run_id=run.run_id,
         run_status=run.status.value,
         run_age_s=now - started,
+        query_age_s=now - beat["query_started_at"] if beat and beat["query_started_at"] else None,
         heartbeat_age_s=now - beat["at"] if beat else None,
         last_batch_age_s=(now - beat["last_batch_at"]) if beat and beat["last_batch_at"] else None,
         worker_alive=_worker_alive(beat["worker"]) if beat else None,

@@ -40,6 +40,7 @@ class StreamHealth:
     run_id: str | None = None
     run_status: str | None = None  # QUEUED, NOT_STARTED, STARTING, STARTED
     run_age_s: float | None = None
+    query_age_s: float | None = None  # since the query started (the run's start-up before it is not a stall)
     heartbeat_age_s: float | None = None
     last_batch_age_s: float | None = None
     worker_alive: bool | None = None  # None when the worker is on another host
@@ -112,7 +113,9 @@ def _check_active_run(health: StreamHealth, policy: Policy) -> Decision:
         return Decision("ok", f"run {health.run_id} is starting its query")
     if health.heartbeat_age_s > policy.heartbeat_timeout_s:
         return Decision("restart", f"no heartbeat from run {health.run_id} for {health.heartbeat_age_s:.0f} s")
-    stalled_for = health.last_batch_age_s if health.last_batch_age_s is not None else health.run_age_s
+    # Since the last batch, else since the query started: Spark's start-up before it is the start grace's business.
+    ages = [age for age in (health.last_batch_age_s, health.query_age_s, health.run_age_s) if age is not None]
+    stalled_for = ages[0] if ages else None
     if health.backlog and stalled_for is not None and stalled_for > policy.stall_after_s:
         return Decision("restart", f"stalled: {health.backlog:,} messages waiting and no batch for {stalled_for:.0f} s")
     return Decision("ok", f"run {health.run_id} healthy (backlog {health.backlog})")

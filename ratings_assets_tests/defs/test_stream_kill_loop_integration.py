@@ -87,9 +87,13 @@ def daemon(services, isolated, kafka, cassandra, tmp_path, monkeypatch):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
-        for pid in session_members(proc.pid):
-            os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while (left := session_members(proc.pid)) and time.monotonic() < deadline:
+            for pid in left:
+                os.kill(pid, signal.SIGKILL)
+            time.sleep(1)
         instance.dispose()
+        assert not left, f"processes of the daemon's session outlived it: {left}"
 
 
 def storing_run(instance: dg.DagsterInstance, other_than: str | None = None) -> StreamRun | None:

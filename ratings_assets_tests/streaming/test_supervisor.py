@@ -113,3 +113,13 @@ def test_the_end_of_a_proven_run_starts_a_new_series_and_a_crash_loop_still_give
     state.record_failure(NOW + 20, "cannot start", POLICY.failure_window_s)
     state.record_failure(NOW + 60, "cannot start", POLICY.failure_window_s)
     assert decide(StreamHealth(), state, POLICY, NOW + 100).action == "give_up"
+
+
+def test_the_stall_clock_starts_with_the_query_not_with_the_run():
+    """Spark's start-up on a loaded machine is the start grace's business: a query that started a moment ago,
+    with its first batch still running, is not stalled however long the run took to get there."""
+    starting = StreamHealth(run_id="r1", run_status="STARTED", run_age_s=POLICY.start_grace_s - 10, query_age_s=30,
+                            heartbeat_age_s=2, worker_alive=True, backlog=10_000)
+    assert decide(starting, SupervisorState(), POLICY, NOW).action == "ok"
+    stuck = StreamHealth(**{**starting.__dict__, "run_age_s": 400, "query_age_s": POLICY.stall_after_s + 1})
+    assert decide(stuck, SupervisorState(), POLICY, NOW).action == "restart"
