@@ -105,7 +105,8 @@ def test_backs_off_longer_each_time_and_gives_up_after_the_cap_with_the_reason(i
         instance.report_run_failed(run, "Cassandra unreachable")
         state = SupervisorState.from_cursor(cursor)
         state.watched_run_id = run.run_id
-        result = evaluate(instance, state.to_cursor())
+        # The tick that notices the failure at once: the back-off counts from the run's end.
+        result = evaluate(instance, state.to_cursor(), now=instance.get_run_record_by_id(run.run_id).end_time)
         cursor = result.cursor
         state = SupervisorState.from_cursor(cursor)
         assert len(state.failures) == attempt + 1
