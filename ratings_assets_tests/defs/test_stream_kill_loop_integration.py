@@ -11,6 +11,7 @@ are mixed in, so the dead letters are accounted for as exactly as the rows.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import statistics
@@ -85,13 +86,14 @@ def daemon(services, isolated, kafka, cassandra, tmp_path, monkeypatch):
         try:
             proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
+            pass  # killed below, with whatever else of its session is left
         deadline = time.monotonic() + 30
         while (left := session_members(proc.pid)) and time.monotonic() < deadline:
             for pid in left:
-                os.kill(pid, signal.SIGKILL)
+                with contextlib.suppress(ProcessLookupError):  # ended meanwhile
+                    os.kill(pid, signal.SIGKILL)
             time.sleep(1)
+        proc.wait(timeout=10)
         instance.dispose()
         assert not left, f"processes of the daemon's session outlived it: {left}"
 
