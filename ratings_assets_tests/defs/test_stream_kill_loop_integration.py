@@ -75,10 +75,12 @@ def daemon(services, isolated, kafka, cassandra, tmp_path, monkeypatch):
         "RATINGS_HOURLY_START": partition_key(hour_of(datetime.now(timezone.utc))),
     })
     kafka.ensure_rating_topics()
-    with (tmp_path / "daemon.log").open("wb") as log:
-        proc = subprocess.Popen([str(Path(sys.executable).with_name("dagster-daemon")), "run", "-w", "workspace.yaml"], cwd=REPO_ROOT,
-                                env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    # Made before the daemon starts: the daemon and its code server creating the SQLite storage at once stamp its
+    # schema version twice, and the code location then fails to load.
     instance = dg.DagsterInstance.from_config(str(home))
+    with (tmp_path / "daemon.log").open("wb") as log:
+        proc = subprocess.Popen([str(Path(sys.executable).with_name("dagster-daemon")), "run", "-w", "workspace.yaml"],
+                                cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         yield instance, proc.pid
     finally:
