@@ -46,20 +46,25 @@ class StreamHealth:
     worker_alive: bool | None = None  # None when the worker is on another host
     backlog: int | None = None  # messages in the topic beyond the job's last committed offsets
 
+    @property
+    def _beating_since_s(self) -> float | None:
+        """Age of the query, whose heartbeats prove it alive; of the run for heartbeats that do not say it."""
+        return self.query_age_s if self.query_age_s is not None else self.run_age_s
+
     def proven(self, policy: Policy) -> bool:
         """Healthy enough to forget earlier failures: it stored a batch, or kept its heartbeat a while."""
         if self.run_status != "STARTED" or self.heartbeat_age_s is None or self.worker_alive is False:
             return False
-        return self.last_batch_age_s is not None or (self.run_age_s or 0) >= policy.healthy_after_s
+        return self.last_batch_age_s is not None or (self._beating_since_s or 0) >= policy.healthy_after_s
 
     def had_proven(self, policy: Policy) -> bool:
         """Whether a run, dead or ended now, had been healthy: it stored a batch, or its heartbeats went on
-        `healthy_after_s` past its start. A run can die between two ticks of the sensor, before any saw it healthy."""
+        `healthy_after_s` past its query's start. A run can die between two ticks, before any saw it healthy."""
         if self.last_batch_age_s is not None:
             return True
-        if self.heartbeat_age_s is None or self.run_age_s is None:
+        if self.heartbeat_age_s is None or self._beating_since_s is None:
             return False
-        return self.run_age_s - self.heartbeat_age_s >= policy.healthy_after_s
+        return self._beating_since_s - self.heartbeat_age_s >= policy.healthy_after_s
 
 
 @dataclass

@@ -123,3 +123,14 @@ def test_the_stall_clock_starts_with_the_query_not_with_the_run():
     assert decide(starting, SupervisorState(), POLICY, NOW).action == "ok"
     stuck = StreamHealth(**{**starting.__dict__, "run_age_s": 400, "query_age_s": POLICY.stall_after_s + 1})
     assert decide(stuck, SupervisorState(), POLICY, NOW).action == "restart"
+
+
+def test_a_slow_start_is_not_a_healthy_run_only_heartbeats_or_a_batch_are():
+    """A job that takes long to start and then fails at once is a crash loop, however old its runs get."""
+    slow_start = StreamHealth(run_id="r1", run_status="STARTED", run_age_s=POLICY.start_grace_s - 10, query_age_s=20,
+                              heartbeat_age_s=5, worker_alive=True)
+    assert not slow_start.proven(POLICY)
+    crashed_after_it = StreamHealth(**{**slow_start.__dict__, "run_status": "FAILURE", "worker_alive": False})
+    assert not crashed_after_it.had_proven(POLICY)
+    beating = StreamHealth(**{**slow_start.__dict__, "query_age_s": POLICY.healthy_after_s})
+    assert beating.proven(POLICY)
