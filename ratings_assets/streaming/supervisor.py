@@ -47,7 +47,7 @@ class StreamHealth:
     backlog: int | None = None  # messages in the topic beyond the job's last committed offsets
 
     @property
-    def _beating_since_s(self) -> float | None:
+    def beating_since_s(self) -> float | None:
         """Age of the query, whose heartbeats prove it alive; of the run for heartbeats that do not say it."""
         return self.query_age_s if self.query_age_s is not None else self.run_age_s
 
@@ -55,16 +55,16 @@ class StreamHealth:
         """Healthy enough to forget earlier failures: it stored a batch, or kept its heartbeat a while."""
         if self.run_status != "STARTED" or self.heartbeat_age_s is None or self.worker_alive is False:
             return False
-        return self.last_batch_age_s is not None or (self._beating_since_s or 0) >= policy.healthy_after_s
+        return self.last_batch_age_s is not None or (self.beating_since_s or 0) >= policy.healthy_after_s
 
     def had_proven(self, policy: Policy) -> bool:
         """Whether a run, dead or ended now, had been healthy: it stored a batch, or its heartbeats went on
         `healthy_after_s` past its query's start. A run can die between two ticks, before any saw it healthy."""
         if self.last_batch_age_s is not None:
             return True
-        if self.heartbeat_age_s is None or self._beating_since_s is None:
+        if self.heartbeat_age_s is None or self.beating_since_s is None:
             return False
-        return self._beating_since_s - self.heartbeat_age_s >= policy.healthy_after_s
+        return self.beating_since_s - self.heartbeat_age_s >= policy.healthy_after_s
 
 
 @dataclass
@@ -119,8 +119,7 @@ def _check_active_run(health: StreamHealth, policy: Policy) -> Decision:
     if health.heartbeat_age_s > policy.heartbeat_timeout_s:
         return Decision("restart", f"no heartbeat from run {health.run_id} for {health.heartbeat_age_s:.0f} s")
     # Since the last batch, else since the query started: Spark's start-up before it is the start grace's business.
-    ages = [age for age in (health.last_batch_age_s, health.query_age_s, health.run_age_s) if age is not None]
-    stalled_for = ages[0] if ages else None
+    stalled_for = health.last_batch_age_s if health.last_batch_age_s is not None else health.beating_since_s
     if health.backlog and stalled_for is not None and stalled_for > policy.stall_after_s:
         return Decision("restart", f"stalled: {health.backlog:,} messages waiting and no batch for {stalled_for:.0f} s")
     return Decision("ok", f"run {health.run_id} healthy (backlog {health.backlog})")
