@@ -29,13 +29,17 @@ STREAM_JOB = "ratings_stream_job"
 STREAM_TAG = {"ratings/stream": "records"}
 
 
-def observation(summary: dict, last_batch_at: float | None, run_id: str) -> dg.AssetObservation:
+def observation(summary: dict, last_batch_at: float | None, run_id: str,
+                query_started_at: float | None = None) -> dg.AssetObservation:
     """The stream's state: measures (plotted) after a new batch, identities (text) always."""
     metadata: dict = {
         "worker": dg.MetadataValue.text(f"{socket.gethostname()}:{os.getpid()}"),
         "run_id": dg.MetadataValue.text(run_id),
         "end_offsets": dg.MetadataValue.json({str(p): o for p, o in (summary.get("end_offsets") or {}).items()}),
     }
+    if query_started_at:
+        # The supervisor's stall clock starts here: Spark's start-up before it is covered by its start grace.
+        metadata["query_started_at"] = dg.MetadataValue.timestamp(query_started_at)
     if last_batch_at:
         metadata["last_batch_at"] = dg.MetadataValue.timestamp(last_batch_at)
     if summary.get("consumer_lag") is not None:
@@ -105,10 +109,12 @@ def run_ratings_stream(context: dg.OpExecutionContext, config: StreamConfig, spa
                      f"checkpoint {config.checkpoint_dir}")
     hours = HourReports(_first_partition_hour())
     last_batch_at: float | None = None
+    query_started_at: float | None = None
 
     def report(summary: dict) -> None:
-        nonlocal last_batch_at
+        nonlocal last_batch_at, query_started_at
         now = datetime.now(timezone.utc)
+        query_started_at = query_started_at or now.timestamp()  # the first report follows the query's start
         if summary.get("new_batch"):
             last_batch_at = now.timestamp()
         if "startup_seconds" in summary:
@@ -125,7 +131,7 @@ def run_ratings_stream(context: dg.OpExecutionContext, config: StreamConfig, spa
         for key, rows in ready.items():
             context.log_event(dg.AssetMaterialization(asset_key=RECORDS_KEY, partition=key,
                                                       metadata={"rows_written": rows}))
-        context.log_event(observation(summary, last_batch_at, context.run_id))
+        context.log_event(observation(summary, last_batch_at, context.run_id, query_started_at))
         if summary.get("new_batch"):
             for check in checks_of_batch(summary):
                 context.log_event(check)

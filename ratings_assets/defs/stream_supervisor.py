@@ -36,10 +36,11 @@ def _latest_heartbeat(instance: dg.DagsterInstance, run_id: str) -> dict | None:
     metadata = records[0].asset_observation.metadata
     if "run_id" not in metadata or metadata["run_id"].value != run_id:
         return None
-    last_batch = metadata.get("last_batch_at")
+    last_batch, query_started = metadata.get("last_batch_at"), metadata.get("query_started_at")
     return {
         "at": records[0].timestamp,
         "last_batch_at": last_batch.value if last_batch else None,
+        "query_started_at": query_started.value if query_started else None,
         "worker": metadata["worker"].value,
         "end_offsets": metadata["end_offsets"].value,
     }
@@ -69,12 +70,9 @@ def _backlog(kafka: KafkaResource, beat: dict, log: logging.Logger) -> int | Non
     return sum(max(0, offset - int(beat["end_offsets"].get(str(p), 0))) for p, offset in latest.items())
 
 
-def gather_health(instance: dg.DagsterInstance, kafka: KafkaResource, now: float,
-                  log: logging.Logger) -> tuple[StreamHealth, dg.DagsterRun | None, dict | None]:
-    records = instance.get_run_records(dg.RunsFilter(job_name=STREAM_JOB, statuses=ACTIVE), limit=1)
-    if not records:
-        return StreamHealth(), None, None
-    record = records[0]
+def _health_of(instance: dg.DagsterInstance, record: dg.RunRecord, now: float, kafka: KafkaResource | None,
+               log: logging.Logger) -> tuple[StreamHealth, dict | None]:
+    """What the sensor sees of one run of the job (the backlog only when given Kafka), and its latest heartbeat."""
     run = record.dagster_run
     started = record.start_time or record.create_timestamp.timestamp()
     beat = _latest_heartbeat(instance, run.run_id)
@@ -82,12 +80,31 @@ def gather_health(instance: dg.DagsterInstance, kafka: KafkaResource, now: float
         run_id=run.run_id,
         run_status=run.status.value,
         run_age_s=now - started,
+        query_age_s=now - beat["query_started_at"] if beat and beat["query_started_at"] else None,
         heartbeat_age_s=now - beat["at"] if beat else None,
         last_batch_age_s=(now - beat["last_batch_at"]) if beat and beat["last_batch_at"] else None,
         worker_alive=_worker_alive(beat["worker"]) if beat else None,
-        backlog=_backlog(kafka, beat, log) if beat else None,
+        backlog=_backlog(kafka, beat, log) if beat and kafka else None,
     )
-    return health, run, beat
+    return health, beat
+
+
+def gather_health(instance: dg.DagsterInstance, kafka: KafkaResource, now: float,
+                  log: logging.Logger) -> tuple[StreamHealth, dg.DagsterRun | None, dict | None]:
+    records = instance.get_run_records(dg.RunsFilter(job_name=STREAM_JOB, statuses=ACTIVE), limit=1)
+    if not records:
+        return StreamHealth(), None, None
+    health, beat = _health_of(instance, records[0], now, kafka, log)
+    return health, records[0].dagster_run, beat
+
+
+def _ended_run(instance: dg.DagsterInstance, now: float, log: logging.Logger) -> tuple[StreamHealth, float]:
+    """What the job's latest run, now ended, had shown of itself, and when it ended. The default run launcher
+    marks a killed run failed within seconds, often before any tick saw the batch it stored."""
+    records = instance.get_run_records(dg.RunsFilter(job_name=STREAM_JOB), limit=1)
+    if not records:
+        return StreamHealth(), now
+    return _health_of(instance, records[0], now, None, log)[0], min(now, records[0].end_time or now)
 
 
 def _ended_by_user(instance: dg.DagsterInstance) -> bool:
@@ -147,7 +164,10 @@ def supervise(context: dg.SensorEvaluationContext, kafka: KafkaResource, policy:
         if _ended_by_user(context.instance):
             context.log.info("the stream's run was canceled by a user: not counted as a failure")
         else:
-            state.record_failure(now, _failure_message(context.instance), policy.failure_window_s)
+            # The back-off counts from the run's end, not from this tick: it may be over already.
+            ended, ended_at = _ended_run(context.instance, now, context.log)
+            state.record_failure(ended_at, _failure_message(context.instance), policy.failure_window_s,
+                                 ended.had_proven(policy))
         state.watched_run_id = None
     decision = decide(health, state, policy, now)
     context.log.info(f"{decision.action}: {decision.reason}")
@@ -161,7 +181,7 @@ def supervise(context: dg.SensorEvaluationContext, kafka: KafkaResource, policy:
         state.watched_run_id = health.run_id
     elif decision.action == "restart":
         stop_run(context.instance, run, beat, decision.reason, context.log)
-        state.record_failure(now, decision.reason, policy.failure_window_s)
+        state.record_failure(now, decision.reason, policy.failure_window_s, health.had_proven(policy))
         state.watched_run_id = None
     elif decision.action == "launch":
         state.launches += 1

@@ -40,16 +40,31 @@ class StreamHealth:
     run_id: str | None = None
     run_status: str | None = None  # QUEUED, NOT_STARTED, STARTING, STARTED
     run_age_s: float | None = None
+    query_age_s: float | None = None  # since the query started (the run's start-up before it is not a stall)
     heartbeat_age_s: float | None = None
     last_batch_age_s: float | None = None
     worker_alive: bool | None = None  # None when the worker is on another host
     backlog: int | None = None  # messages in the topic beyond the job's last committed offsets
 
+    @property
+    def beating_since_s(self) -> float | None:
+        """Age of the query, whose heartbeats prove it alive; of the run for heartbeats that do not say it."""
+        return self.query_age_s if self.query_age_s is not None else self.run_age_s
+
     def proven(self, policy: Policy) -> bool:
         """Healthy enough to forget earlier failures: it stored a batch, or kept its heartbeat a while."""
         if self.run_status != "STARTED" or self.heartbeat_age_s is None or self.worker_alive is False:
             return False
-        return self.last_batch_age_s is not None or (self.run_age_s or 0) >= policy.healthy_after_s
+        return self.last_batch_age_s is not None or (self.beating_since_s or 0) >= policy.healthy_after_s
+
+    def had_proven(self, policy: Policy) -> bool:
+        """Whether a run, dead or ended now, had been healthy: it stored a batch, or its heartbeats went on
+        `healthy_after_s` past its query's start. A run can die between two ticks, before any saw it healthy."""
+        if self.last_batch_age_s is not None:
+            return True
+        if self.heartbeat_age_s is None or self.beating_since_s is None:
+            return False
+        return self.beating_since_s - self.heartbeat_age_s >= policy.healthy_after_s
 
 
 @dataclass
@@ -70,8 +85,10 @@ class SupervisorState:
     def from_cursor(cls, cursor: str | None) -> SupervisorState:
         return cls(**json.loads(cursor)) if cursor else cls()
 
-    def record_failure(self, now: float, reason: str, window_s: float) -> None:
-        self.failures = [t for t in self.failures if now - t < window_s] + [now]
+    def record_failure(self, now: float, reason: str, window_s: float, after_healthy_run: bool = False) -> None:
+        """One more failure in the window; the end of a run that had proven healthy is the first of a new series."""
+        earlier = [] if after_healthy_run else [t for t in self.failures if now - t < window_s]
+        self.failures = earlier + [now]
         self.last_failure = reason
 
     def afresh(self, now: float, policy: Policy) -> bool:
@@ -101,7 +118,8 @@ def _check_active_run(health: StreamHealth, policy: Policy) -> Decision:
         return Decision("ok", f"run {health.run_id} is starting its query")
     if health.heartbeat_age_s > policy.heartbeat_timeout_s:
         return Decision("restart", f"no heartbeat from run {health.run_id} for {health.heartbeat_age_s:.0f} s")
-    stalled_for = health.last_batch_age_s if health.last_batch_age_s is not None else health.run_age_s
+    # Since the last batch, else since the query started: Spark's start-up before it is the start grace's business.
+    stalled_for = health.last_batch_age_s if health.last_batch_age_s is not None else health.beating_since_s
     if health.backlog and stalled_for is not None and stalled_for > policy.stall_after_s:
         return Decision("restart", f"stalled: {health.backlog:,} messages waiting and no batch for {stalled_for:.0f} s")
     return Decision("ok", f"run {health.run_id} healthy (backlog {health.backlog})")

@@ -30,3 +30,8 @@ def test_the_observation_plots_measures_only_after_a_batch_and_no_sentinels():
     assert numbers == {"input_rows", "stored_rows", "dead_lettered", "unknown_movie", "rows_per_second",
                        "batch_seconds", "consumer_lag", "seconds_read_validate"}
     assert batch["batch"].value == "4" and batch["batch_seconds"].value == 1.5
+
+
+def test_the_observation_says_when_the_query_started_for_the_supervisors_stall_clock():
+    beat = observation({"end_offsets": {0: 7}}, None, "run-1", query_started_at=1_700_000_000.0).metadata
+    assert beat["query_started_at"].value == 1_700_000_000.0

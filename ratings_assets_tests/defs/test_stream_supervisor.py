@@ -105,7 +105,8 @@ def test_backs_off_longer_each_time_and_gives_up_after_the_cap_with_the_reason(i
         instance.report_run_failed(run, "Cassandra unreachable")
         state = SupervisorState.from_cursor(cursor)
         state.watched_run_id = run.run_id
-        result = evaluate(instance, state.to_cursor())
+        # The tick that notices the failure at once: the back-off counts from the run's end.
+        result = evaluate(instance, state.to_cursor(), now=instance.get_run_record_by_id(run.run_id).end_time)
         cursor = result.cursor
         state = SupervisorState.from_cursor(cursor)
         assert len(state.failures) == attempt + 1
@@ -148,3 +149,26 @@ def test_giving_up_does_not_outlive_a_stop_of_dagster(instance):
     result = evaluate(instance, state.to_cursor(), now=now)
     assert len(result.run_requests) == 1
     assert SupervisorState.from_cursor(result.cursor).gave_up is None
+
+
+@pytest.mark.parametrize("found", ["still marked started", "marked failed by the run launcher"])
+def test_a_run_killed_before_any_tick_saw_its_batch_still_resets_the_back_off(instance, found):
+    """Two kills in a row, each after the run stored rows: one failure, not two (else ten kills give up)."""
+    state = SupervisorState(failures=[time.time() - 90], last_failure="killed")
+    run = started_run(instance)
+    state.watched_run_id = run.run_id
+    heartbeat(instance, run, dead_pid())  # it stored a batch a second ago, then was killed
+    if found == "marked failed by the run launcher":
+        instance.report_run_failed(run, "Run execution process was terminated by signal 9 (SIGKILL).")
+    after = SupervisorState.from_cursor(evaluate(instance, state.to_cursor()).cursor)
+    assert len(after.failures) == 1
+
+
+def test_the_back_off_counts_from_the_end_of_the_run_not_from_the_tick_that_noticed_it(instance):
+    run = started_run(instance)
+    instance.report_run_failed(run, "Run execution process was terminated by signal 9 (SIGKILL).")
+    ended_at = instance.get_run_record_by_id(run.run_id).end_time
+    state = SupervisorState(watched_run_id=run.run_id)
+    result = evaluate(instance, state.to_cursor(), now=ended_at + POLICY.backoff_base_s + 0.5)
+    assert len(result.run_requests) == 1
+    assert SupervisorState.from_cursor(result.cursor).failures == [ended_at]

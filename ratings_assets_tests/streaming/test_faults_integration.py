@@ -28,7 +28,6 @@ import sys
 import threading
 import time
 import uuid
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -48,8 +47,8 @@ from ratings_assets.paths import CATALOG_CSV
 from ratings_assets.resources.cassandra import CassandraResource
 from ratings_assets.resources.kafka import KafkaResource
 from ratings_assets_tests.conftest import wait_for
-from ratings_assets_tests.stored_rows import user_hours_of_index, user_hours_of_records
-from ratings_assets_tests.streaming.topics import headers_of, read_topic
+from ratings_assets_tests.streaming.accounting import assert_exactly_once
+from ratings_assets_tests.streaming.topics import read_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos]
 
@@ -385,34 +384,9 @@ class Pipeline:
 
     def assert_exactly_once(self) -> dict:
         """Rows == acknowledged valid events; dead letters, by key, == acknowledged invalid ones."""
-        ledger = self.ledger
-        assert not ledger.failed, f"{len(ledger.failed)} sends failed, e.g. {next(iter(ledger.failed.values()))}"
-        # Nothing the producer was told is acknowledged went missing, and its retries wrote nothing twice.
-        source = read_topic(self.kafka.bootstrap_servers, self.topic)
-        assert Counter(r.value for r in source) == Counter(list(ledger.acked))
-        assert {(r.partition, r.offset) for r in source} == set(ledger.acked.values())
-
-        with self.cassandra.session(self.cassandra.keyspace) as session:
-            stored = [row.event_id for row in session.execute("SELECT event_id FROM records", timeout=120)]
-            indexed = user_hours_of_index(session, self.cassandra.keyspace)
-            partitions = user_hours_of_records(session, self.cassandra.keyspace)
-        assert len(stored) == len(set(stored)), "an event stored twice"
-        assert set(stored) == ledger.acked_event_ids
-        assert indexed == partitions
-
-        expected = ledger.acked_dead_letters
-        letters = read_topic(self.kafka.bootstrap_servers, self.dlq_topic)
-        keys = Counter(letter.key.decode() for letter in letters)
-        assert set(keys) == set(expected)
-        twice = {key: n for key, n in keys.items() if n > 1}
-        assert not twice, f"{self.scenario}: {len(twice)} dead letters written more than once, e.g. {next(iter(twice))}"
-        for letter in letters:
-            value, reason = expected[letter.key.decode()]
-            headers = headers_of(letter)
-            assert letter.value == value and headers["reason"].decode() == reason
-            assert f"{int(headers['source_partition'])}:{int(headers['source_offset'])}" == letter.key.decode()
-        figures = {"scenario": self.scenario, "seconds": round(time.monotonic() - self.started),
-                   "rows": len(stored), "dead_letters": len(keys),
+        counts = assert_exactly_once(self.ledger, self.kafka.bootstrap_servers, self.topic, self.dlq_topic,
+                                     self.cassandra, self.scenario)
+        figures = {"scenario": self.scenario, "seconds": round(time.monotonic() - self.started), **counts,
                    "job_failures": self.stream.exits[self.stream_exits_before:], "job_starts": self.stream.starts}
         self.figures.append(figures)
         print(figures, flush=True)

@@ -88,3 +88,49 @@ def test_after_a_gap_without_ticks_the_state_starts_afresh_and_not_before():
     assert state.afresh(NOW, POLICY)
     assert (state.failures, state.gave_up) == ([], None)
     assert decide(StreamHealth(), state, POLICY, NOW).action == "launch"
+
+
+def test_a_run_that_died_after_storing_a_batch_or_beating_long_enough_had_proven_itself():
+    stored_then_killed = StreamHealth(**{**HEALTHY.__dict__, "worker_alive": False})
+    assert stored_then_killed.had_proven(POLICY) and not stored_then_killed.proven(POLICY)
+    beat_long = StreamHealth(run_id="r1", run_status="FAILURE", run_age_s=POLICY.healthy_after_s + 30,
+                             heartbeat_age_s=20)
+    assert beat_long.had_proven(POLICY)
+    beat_briefly = StreamHealth(run_id="r1", run_status="FAILURE", run_age_s=POLICY.healthy_after_s + 30,
+                                heartbeat_age_s=40)
+    never_beat = StreamHealth(run_id="r1", run_status="FAILURE", run_age_s=POLICY.healthy_after_s * 3)
+    assert not beat_briefly.had_proven(POLICY) and not never_beat.had_proven(POLICY)
+
+
+def test_the_end_of_a_proven_run_starts_a_new_series_and_a_crash_loop_still_gives_up():
+    """A kill can land between two ticks, before any saw the run healthy: its death must not add to the last ones."""
+    state = SupervisorState()
+    for t in (NOW - 300, NOW - 200):
+        state.record_failure(t, "killed", POLICY.failure_window_s)
+    state.record_failure(NOW, "killed again", POLICY.failure_window_s, after_healthy_run=True)
+    assert state.failures == [NOW]
+    assert decide(StreamHealth(), state, POLICY, NOW + POLICY.backoff_base_s + 1).action == "launch"
+    state.record_failure(NOW + 20, "cannot start", POLICY.failure_window_s)
+    state.record_failure(NOW + 60, "cannot start", POLICY.failure_window_s)
+    assert decide(StreamHealth(), state, POLICY, NOW + 100).action == "give_up"
+
+
+def test_the_stall_clock_starts_with_the_query_not_with_the_run():
+    """Spark's start-up on a loaded machine is the start grace's business: a query that started a moment ago,
+    with its first batch still running, is not stalled however long the run took to get there."""
+    starting = StreamHealth(run_id="r1", run_status="STARTED", run_age_s=POLICY.start_grace_s - 10, query_age_s=30,
+                            heartbeat_age_s=2, worker_alive=True, backlog=10_000)
+    assert decide(starting, SupervisorState(), POLICY, NOW).action == "ok"
+    stuck = StreamHealth(**{**starting.__dict__, "run_age_s": 400, "query_age_s": POLICY.stall_after_s + 1})
+    assert decide(stuck, SupervisorState(), POLICY, NOW).action == "restart"
+
+
+def test_a_slow_start_is_not_a_healthy_run_only_heartbeats_or_a_batch_are():
+    """A job that takes long to start and then fails at once is a crash loop, however old its runs get."""
+    slow_start = StreamHealth(run_id="r1", run_status="STARTED", run_age_s=POLICY.start_grace_s - 10, query_age_s=20,
+                              heartbeat_age_s=5, worker_alive=True)
+    assert not slow_start.proven(POLICY)
+    crashed_after_it = StreamHealth(**{**slow_start.__dict__, "run_status": "FAILURE", "worker_alive": False})
+    assert not crashed_after_it.had_proven(POLICY)
+    beating = StreamHealth(**{**slow_start.__dict__, "query_age_s": POLICY.healthy_after_s})
+    assert beating.proven(POLICY)
