@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import timezone
@@ -279,14 +278,12 @@ def run_pipeline(
     """What the Dagster job and `ratings stream` run: make the topics and tables the query needs
     (whether or not their assets were materialized), hold the checkpoint, run the query.
 
-    The topic and schema checks are network round trips: they run while the Spark JVM starts.
+    Storage comes first: an unreachable Kafka or Cassandra is then one clear error, before Spark starts.
     """
     startup = StepTimer()
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="storage") as pool:
-        storage = pool.submit(ensure_pipeline_storage, kafka, cassandra)
-        session = spark.spark_session
-        startup.done("spark_session")
-        storage.result()
-        startup.done("storage_after_session")
+    ensure_pipeline_storage(kafka, cassandra)
+    startup.done("storage")
+    session = spark.spark_session
+    startup.done("spark_session")
     with checkpoint_lock(config.checkpoint_dir):
         run_stream(session, kafka, cassandra, config, on_progress=on_progress, stop=stop, startup=startup)

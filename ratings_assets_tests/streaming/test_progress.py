@@ -36,5 +36,5 @@ def test_steps_text_lists_each_step_in_order():
 
 
 def test_startup_text_names_the_total_then_each_step():
-    startup = {"spark_session": 6.25, "storage_after_session": 0.0, "catalog": 1.5, "total": 7.75}
-    assert startup_text(startup) == "7.8 s after the start (spark_session 6.2 s, storage_after_session 0.0 s, catalog 1.5 s)"
+    startup = {"storage": 0.0, "spark_session": 6.25, "catalog": 1.5, "total": 7.75}
+    assert startup_text(startup) == "7.8 s after the start (storage 0.0 s, spark_session 6.2 s, catalog 1.5 s)"
