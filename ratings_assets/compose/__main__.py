@@ -53,10 +53,20 @@ def up(stack: Stack) -> int:
 
 
 def _first_rows(stack: Stack, demo):
-    """Cassandra answers only once healthy: wait for that, then for rows, repeating what the supervisor says."""
+    """Rows the stream stores from now on, repeating what the supervisor says; Cassandra answers once healthy,
+    and a connection lost meanwhile (a slow or restarting node) is tried again."""
+    from cassandra.cluster import NoHostAvailable
+
     deadline = time.monotonic() + FIRST_ROWS_TIMEOUT_S
     stack.wait_healthy(FIRST_ROWS_TIMEOUT_S, ("cassandra",))
-    return demo.first_new_row(deadline - time.monotonic(), demo.SupervisorWatch(stack.ui_url))
+    watch = demo.SupervisorWatch(stack.ui_url)
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            return demo.first_new_row(left, watch)
+        except NoHostAvailable as exc:
+            print(f"   Cassandra at 127.0.0.1:{stack.cassandra_port} did not answer ({exc}); trying again", flush=True)
+            time.sleep(2)
+    return None
 
 
 def down(stack: Stack, volumes: bool) -> int:

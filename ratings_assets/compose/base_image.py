@@ -54,9 +54,11 @@ def make_local_base(name: str = LOCAL_BASE) -> None:
                               capture_output=True, text=True)
         if proc.returncode != 0:
             raise DockerError(f"debootstrap failed: {(proc.stdout + proc.stderr).strip()[-400:]}")
-        # What debootstrap downloaded is not part of the image.
-        shutil.rmtree(rootfs / "var/cache/apt/archives", ignore_errors=True)
-        (rootfs / "var/cache/apt/archives/partial").mkdir(parents=True)
+        # What debootstrap downloaded and apt's caches are not part of the image (builds run apt-get update).
+        for cache in ("var/cache/apt", "var/lib/apt/lists"):
+            shutil.rmtree(rootfs / cache, ignore_errors=True)
+        for folder in ("var/cache/apt/archives/partial", "var/lib/apt/lists/partial"):
+            (rootfs / folder).mkdir(parents=True)
         tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
         imported = subprocess.run(["docker", "import", "-", name], stdin=tar.stdout, capture_output=True, text=True)
         tar.stdout.close()
