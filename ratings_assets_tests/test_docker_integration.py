@@ -95,7 +95,7 @@ def stored_event_ids(session) -> list[str]:
 
 def test_the_compose_stack_streams_survives_a_killed_stream_and_aggregates_an_hour(stack, source_dataset):
     stack.wait_healthy(420)
-    first_run = wait_for(lambda: live_stream_run(stack.ui_url), 240, "the sensor to launch the stream")
+    wait_for(lambda: live_stream_run(stack.ui_url), 240, "the sensor to launch the stream")
 
     factory = RatingFactory(list(read_catalog(CATALOG_CSV).values()), user_pool(25, seed=14), seed=14)
     events = list(generate(factory, EventClock(TEST_HOUR, TEST_HOUR + timedelta(hours=1), seed=14), Pacer(None),
@@ -108,6 +108,8 @@ def test_the_compose_stack_streams_survives_a_killed_stream_and_aggregates_an_ho
     with cassandra.session(cassandra.keyspace) as session:
         wait_for(lambda: len(stored_event_ids(session)) >= EVENTS_BEFORE, 240, "the first events in Cassandra", 3)
 
+        first_run = live_stream_run(stack.ui_url)
+        assert first_run, "no stream run stored the first events"
         stack.kill_abruptly("code")
         stats = publish(producer, kafka.topic, events[EVENTS_BEFORE:])
         assert (stats.acked, stats.errors) == (EVENTS_AFTER, 0)

@@ -27,7 +27,8 @@ HOST_CAS = Path("/usr/local/share/ca-certificates")
 CA_DIR = DOCKER_DIR / "ca-certificates"
 WHEEL_DIR = DOCKER_DIR / "wheels"
 INPUTS = ("docker", "pyproject.toml", "ratings_assets", "data")
-IGNORED_PARTS = {"__pycache__", "wheels", "ca-certificates"}
+# What .dockerignore keeps out of the build, and the build's own git-ignored inputs.
+IGNORED_PARTS = {"__pycache__", "wheels", "ca-certificates", "compose.yaml", "README.md"}
 
 
 def image_name(target: str) -> str:
@@ -39,7 +40,7 @@ def _input_files() -> list[Path]:
     for name in INPUTS:
         path = REPO_ROOT / name
         files += [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
-    return sorted(p for p in files if not IGNORED_PARTS & set(p.relative_to(REPO_ROOT).parts) and p.suffix != ".pyc")
+    return sorted(p for p in files if not IGNORED_PARTS & set(p.relative_to(REPO_ROOT).parts[1:]) and p.suffix != ".pyc")
 
 
 def inputs_digest(base: str) -> str:
