@@ -33,7 +33,9 @@ def _port(variable: str, default: int) -> int:
 
 
 def port_is_free(port: int) -> bool:
+    """Whether a server could listen on 127.0.0.1:port (connections of the past in TIME_WAIT do not count)."""
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
@@ -103,7 +105,8 @@ class Stack:
     def up(self, services: tuple[str, ...] = SERVICES) -> None:
         if busy := self.busy_ports():
             raise DockerError(f"host port(s) in use: {', '.join(busy)}; stop what holds them (`make stop` for "
-                              "`make run`'s services) or choose others, e.g. make docker-up DOCKER_UI_PORT=13000")
+                              "`make run`'s services) or choose others, e.g. make docker-up DOCKER_UI_PORT=13000 "
+                              "DOCKER_KAFKA_PORT=19092 DOCKER_CASSANDRA_PORT=19042")
         self.compose("up", "-d", "--no-build", *services, capture=False)
 
     def wait_healthy(self, timeout_s: float, services: tuple[str, ...] = SERVICES) -> None:
