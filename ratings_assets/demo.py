@@ -169,7 +169,8 @@ def session_members(sid: int) -> list[int]:
     return members
 
 
-def _interrupt(signum, _frame):
+def raise_interrupt(signum, _frame):
+    """A signal handler that stops like Ctrl-C does, also where SIGINT was inherited ignored."""
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
@@ -187,7 +188,7 @@ def _run(options: DemoOptions, state_dir: Path) -> int:
     # A terminal closing or `kill` must clean up like Ctrl-C does; and Ctrl-C itself even when this process
     # inherited SIGINT ignored (started in the background of a non-interactive shell, as CI does).
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, _interrupt)
+        signal.signal(signum, raise_interrupt)
     started_at = time.monotonic()
     print("1/4 services", flush=True)
     started = [name for name, s in stack.up().items() if s.startup_s is not None]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -84,6 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("action", choices=("up", "down", "clean"))
     parser.add_argument("--project", default="ratings", help="Compose project name (default: ratings)")
     args = parser.parse_args(argv)
+    from ratings_assets.demo import raise_interrupt
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, raise_interrupt)
     try:
         stack = Stack.from_env(args.project)
         if args.action == "up":
