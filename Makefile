@@ -67,7 +67,7 @@ clean: stop
 # stack up until ratings arrive. Host ports: DOCKER_UI_PORT, DOCKER_KAFKA_PORT, DOCKER_CASSANDRA_PORT; base image:
 # DOCKER_BASE_IMAGE (default: debian:bookworm-slim when it can be pulled, else one made here with debootstrap).
 .PHONY: docker-up docker-down docker-clean
-docker-up: setup
+docker-up: $(INSTALLED)
 	$(PY) -m ratings_assets.compose up
 
 docker-down: $(INSTALLED)
