@@ -63,6 +63,19 @@ stop: $(INSTALLED)
 clean: stop
 	rm -rf $(STATE)
 
+# The Compose deployment (docker/, README "Docker"): engine, base image and images made when missing, then the
+# stack up until ratings arrive. Host ports: DOCKER_UI_PORT, DOCKER_KAFKA_PORT, DOCKER_CASSANDRA_PORT; base image:
+# DOCKER_BASE_IMAGE (default: debian:bookworm-slim when it can be pulled, else one made here with debootstrap).
+.PHONY: docker-up docker-down docker-clean
+docker-up: $(INSTALLED)
+	$(PY) -m ratings_assets.compose up
+
+docker-down: $(INSTALLED)
+	$(PY) -m ratings_assets.compose down
+
+docker-clean: $(INSTALLED)
+	$(PY) -m ratings_assets.compose clean
+
 .PHONY: bench bench-smoke
 # Throughput, latency, aggregation time and memory on this machine (docs/benchmarks; the full run is slow).
 bench: setup

@@ -52,3 +52,24 @@ def terminate_stream_runs(base_url: str) -> list[str]:
         graphql(base_url, """mutation($runId: String!) { terminateRun(runId: $runId) { __typename } }""",
                 {"runId": run_id})
     return run_ids
+
+
+def launch_partition_run(base_url: str, asset_path: list[str], partition_key: str) -> str:
+    """Materialize one partition of an asset, as the UI's Materialize button does; returns the run id."""
+    selector = {**{k: SUPERVISOR[k] for k in ("repositoryLocationName", "repositoryName")},
+                "pipelineName": "__ASSET_JOB", "assetSelection": [{"path": asset_path}]}
+    data = graphql(base_url, """mutation($params: ExecutionParams!) { launchRun(executionParams: $params) {
+        __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message }
+        ... on InvalidSubsetError { message } ... on RunConfigValidationInvalid { errors { message } } } }""",
+                   {"params": {"selector": selector,
+                               "executionMetadata": {"tags": [{"key": "dagster/partition", "value": partition_key}]}}})
+    result = data["launchRun"]
+    if result["__typename"] != "LaunchRunSuccess":
+        raise RuntimeError(f"launching {'/'.join(asset_path)} [{partition_key}] failed: {result}")
+    return result["run"]["runId"]
+
+
+def run_status(base_url: str, run_id: str) -> str:
+    data = graphql(base_url, """query($runId: ID!) { runOrError(runId: $runId) { ... on Run { status } } }""",
+                   {"runId": run_id})
+    return data["runOrError"]["status"]

@@ -92,7 +92,7 @@ class SupervisorWatch:
         self.last = says
 
 
-def _first_new_row(timeout_s: float, while_waiting) -> tuple[str, datetime] | None:
+def first_new_row(timeout_s: float, while_waiting) -> tuple[str, datetime] | None:
     """Wait until the stream stores a row it did not have when we started; returns a (name, hour) to query."""
     from ratings_assets.resources import cassandra_resource
 
@@ -109,7 +109,15 @@ def _first_new_row(timeout_s: float, while_waiting) -> tuple[str, datetime] | No
     return None
 
 
-def _cancel_stream(ui_url: str) -> None:
+def announce_flowing(first: tuple[str, datetime], after_s: float, ui_url: str, query_env: str = "") -> None:
+    """What `make run` (and `make docker-up`) print once ratings flow: where to look, what to query."""
+    name, hour = first
+    print(f"\nratings are flowing: first rows in Cassandra {after_s:.0f} s after start.")
+    print(f"Dagster UI: {ui_url}")
+    print(f"Query them:  {query_env}.venv/bin/ratings query --user '{name}' --hour '{hour.isoformat()}'", flush=True)
+
+
+def cancel_stream(ui_url: str) -> None:
     """End the stream's run as the UI's Terminate does (canceled: no failure for the supervisor to count)."""
     try:
         if dagster_api.terminate_stream_runs(ui_url):
@@ -126,7 +134,7 @@ def _stop(children: dict[str, subprocess.Popen], ui_url: str) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, signal.SIG_IGN)
     if children["dagster"].poll() is None:
-        _cancel_stream(ui_url)
+        cancel_stream(ui_url)
     for proc in children.values():
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
@@ -159,7 +167,8 @@ def session_members(sid: int) -> list[int]:
     return members
 
 
-def _interrupt(signum, _frame):
+def raise_interrupt(signum, _frame):
+    """A signal handler that stops like Ctrl-C does, also where SIGINT was inherited ignored."""
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
@@ -177,7 +186,7 @@ def _run(options: DemoOptions, state_dir: Path) -> int:
     # A terminal closing or `kill` must clean up like Ctrl-C does; and Ctrl-C itself even when this process
     # inherited SIGINT ignored (started in the background of a non-interactive shell, as CI does).
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, _interrupt)
+        signal.signal(signum, raise_interrupt)
     started_at = time.monotonic()
     print("1/4 services", flush=True)
     started = [name for name, s in stack.up().items() if s.startup_s is not None]
@@ -204,14 +213,11 @@ def _run(options: DemoOptions, state_dir: Path) -> int:
     }
     try:
         print("4/4 waiting for the first rows in Cassandra…", flush=True)
-        first = _first_new_row(timeout_s=300, while_waiting=SupervisorWatch(ui_url))
+        first = first_new_row(timeout_s=300, while_waiting=SupervisorWatch(ui_url))
         if first is None:
             print(f"no rows after 5 minutes: see the logs in {log_dir}", file=sys.stderr)
             return 1
-        name, hour = first
-        print(f"\nratings are flowing: first rows in Cassandra {time.monotonic() - started_at:.0f} s after start.")
-        print(f"Dagster UI: {ui_url}")
-        print(f"Query them:  .venv/bin/ratings query --user '{name}' --hour '{hour.isoformat()}'")
+        announce_flowing(first, time.monotonic() - started_at, ui_url)
         print("Ctrl-C stops everything this command started.", flush=True)
         while all(proc.poll() is None for proc in children.values()):
             time.sleep(1)

@@ -78,20 +78,25 @@ def test_every_event_lands_once_with_its_values_and_the_spec_queries_answer(stre
             assert row.hour.replace(tzinfo=timezone.utc) == event.time.replace(minute=0, second=0, microsecond=0)
             assert (row.duration, row.year, sorted(row.genres or []), row.mpaa) == movies[event.movie_id]
 
-        by_user_hour = defaultdict(list)
-        for event in produced:
-            by_user_hour[(event.name, event.time.replace(minute=0, second=0, microsecond=0))].append(event)
-        for (name, hour), events in sorted(by_user_hour.items())[::17]:
-            answers = [
-                session.execute(query.replace("reviews.", f"{isolated['keyspace']}.").replace("'U'", "%s").replace(
-                    "'2025-03-15 10:00:00'", f"'{hour:%Y-%m-%d %H:%M:%S}'"), (name,)).all()
-                for query in SPEC_QUERIES
-            ]
-            avg_rating, movies, avg_duration = answers[0][0][0], [r.movie for r in answers[1]], answers[2][0][0]
-            # Cassandra's AVG over an int column is an int: the truncated mean.
-            assert avg_rating == sum(e.rating for e in events) // len(events)
-            assert sorted(movies) == sorted(e.movie for e in events)
-            assert avg_duration == sum(durations[e.movie_id] for e in events) // len(events)
+        assert_spec_answers(session, isolated["keyspace"], produced, durations, every=17)
+
+
+def assert_spec_answers(session, keyspace: str, produced, durations, every: int = 1) -> None:
+    """The specification's three queries, as written, for every `every`-th (user, hour) of the produced events."""
+    by_user_hour = defaultdict(list)
+    for event in produced:
+        by_user_hour[(event.name, event.time.replace(minute=0, second=0, microsecond=0))].append(event)
+    for (name, hour), events in sorted(by_user_hour.items())[::every]:
+        answers = [
+            session.execute(query.replace("reviews.", f"{keyspace}.").replace("'U'", "%s").replace(
+                "'2025-03-15 10:00:00'", f"'{hour:%Y-%m-%d %H:%M:%S}'"), (name,)).all()
+            for query in SPEC_QUERIES
+        ]
+        avg_rating, movies, avg_duration = answers[0][0][0], [r.movie for r in answers[1]], answers[2][0][0]
+        # Cassandra's AVG over an int column is an int: the truncated mean.
+        assert avg_rating == sum(e.rating for e in events) // len(events)
+        assert sorted(movies) == sorted(e.movie for e in events)
+        assert avg_duration == sum(durations[e.movie_id] for e in events) // len(events)
 
 
 def expected_user_hours(events, durations):
