@@ -22,6 +22,7 @@ from ratings_assets import dagster_api
 from ratings_assets.compose import base_image, engine, images
 from ratings_assets.compose.stack import Stack
 from ratings_assets.core.catalog import read_catalog
+from ratings_assets.core.tables import HOUR_BUCKETS
 from ratings_assets.core.hours import hour_of, partition_key
 from ratings_assets.defs.hourly import HOURLY_KEY
 from ratings_assets.generator.publisher import connect, publish
@@ -89,8 +90,11 @@ def live_stream_run(ui_url: str) -> str | None:
 
 
 def stored_event_ids(session) -> list[str]:
-    return [row.event_id for bucket in range(8) for row in session.execute(
-        "SELECT event_id FROM records_by_hour WHERE hour = %s AND bucket = %s", (TEST_HOUR, bucket), timeout=30)]
+    """The test hour's rows: its users from the users_by_hour index, then their partitions of records."""
+    names = [row.name for bucket in range(HOUR_BUCKETS) for row in session.execute(
+        "SELECT name FROM users_by_hour WHERE hour = %s AND bucket = %s", (TEST_HOUR, bucket), timeout=30)]
+    return [row.event_id for name in names for row in session.execute(
+        "SELECT event_id FROM records WHERE name = %s AND hour = %s", (name, TEST_HOUR), timeout=30)]
 
 
 def test_the_compose_stack_streams_survives_a_killed_stream_and_aggregates_an_hour(stack, source_dataset):
