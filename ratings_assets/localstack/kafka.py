@@ -212,7 +212,7 @@ class KafkaServer(LocalService):
                 return False
             try:
                 brokers = admin.describe_cluster().get("brokers") or []
-                return any(broker["node_id"] == self.node for broker in brokers)
+                return any(broker["broker_id"] == self.node for broker in brokers)
             except Exception:
                 return False
             finally:
