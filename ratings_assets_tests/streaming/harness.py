@@ -295,8 +295,8 @@ class Pipeline:
         env.update(overrides)
         return env
 
-    def generator(self, seed: int) -> Generator:
-        generator = Generator(self.kafka, self.topic, seed)
+    def generator(self, seed: int, rate: float = RATE) -> Generator:
+        generator = Generator(self.kafka, self.topic, seed, rate)
         self.generators.append(generator)
         generator.start()
         return generator
