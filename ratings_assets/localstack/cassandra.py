@@ -265,6 +265,17 @@ storage_compatibility_mode: NONE
             finally:
                 cluster.shutdown()
 
+    def ring_view(self) -> tuple[str, set[str]]:
+        """This node's own address and the peers it knows, as it answers them itself."""
+        cluster = self._cluster(self.config.cassandra_user, self.config.cassandra_password)
+        try:
+            session = cluster.connect()
+            local = session.execute("SELECT listen_address FROM system.local", timeout=10).one()
+            peers = {str(row.peer) for row in session.execute("SELECT peer FROM system.peers_v2", timeout=10)}
+            return str(local.listen_address), peers
+        finally:
+            cluster.shutdown()
+
     def _try_ensure_role(self) -> None:
         """First start with authentication: the role appears once the superuser is set up."""
         try:
