@@ -2,18 +2,17 @@
 
 import dataclasses
 import json
-from pathlib import Path
 
 import pytest
 import yaml
 
-from ratings_assets.localstack import cassandra as cassandra_module, kafka as kafka_module, stack, topology
+from ratings_assets.localstack import stack, topology
 from ratings_assets.localstack.__main__ import main
 from ratings_assets.localstack.cassandra import CassandraServer
 from ratings_assets.localstack.config import StackConfig
 from ratings_assets.localstack.errors import StackError
-from ratings_assets.localstack.java import JavaInfo
 from ratings_assets.localstack.kafka import KafkaServer
+from ratings_assets_tests.localstack.conftest import properties
 
 
 @pytest.fixture
@@ -22,15 +21,7 @@ def cluster_config(tmp_config) -> StackConfig:
                                kafka_port=29092, kafka_controller_port=29093)
 
 
-@pytest.fixture(autouse=True)
-def no_java(monkeypatch):
-    fake = JavaInfo(Path("/opt/jdk/bin/java"), "17.0.9", 17)
-    monkeypatch.setattr(kafka_module, "find_java", lambda *a, **k: fake)
-    monkeypatch.setattr(cassandra_module, "find_java", lambda *a, **k: fake)
-
-
-def _props(text: str) -> dict[str, str]:
-    return dict(line.split("=", 1) for line in text.splitlines() if line and not line.startswith("#"))
+pytestmark = pytest.mark.usefixtures("no_java")
 
 
 def test_the_default_stack_keeps_its_names_addresses_and_client_settings():
@@ -85,7 +76,7 @@ def test_cassandra_yaml_of_a_cluster_node(cluster_config):
 def test_kafka_properties_of_a_three_broker_cluster(cluster_config):
     voters = "1@127.0.0.21:29093,2@127.0.0.21:29095,3@127.0.0.21:29097"
     for number, (port, cport) in zip((1, 2, 3), ((29092, 29093), (29094, 29095), (29096, 29097))):
-        props = _props(KafkaServer(cluster_config, number).render_properties())
+        props = properties(KafkaServer(cluster_config, number).render_properties())
         assert props["node.id"] == str(number)
         assert props["process.roles"] == "broker,controller"
         assert props["controller.quorum.voters"] == voters
@@ -101,7 +92,7 @@ def test_kafka_properties_of_a_three_broker_cluster(cluster_config):
 def test_brokers_past_the_third_are_brokers_only(cluster_config):
     config = dataclasses.replace(cluster_config, kafka_brokers=5)
     fourth = KafkaServer(config, 4)
-    props = _props(fourth.render_properties())
+    props = properties(fourth.render_properties())
     assert props["process.roles"] == "broker"
     assert props["listeners"] == "PLAINTEXT://127.0.0.21:29098"
     assert props["controller.quorum.voters"].count("@") == 3
