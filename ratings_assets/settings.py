@@ -85,7 +85,8 @@ CONSISTENCY = Setting(
     "consistency level of every Cassandra read and write (Python driver and Spark connector)",
 )
 CATALOG = Setting("RATINGS_CATALOG", str(CATALOG_CSV), "movie catalog CSV (data/movies.csv)")
-SPARK_MASTER = Setting("RATINGS_SPARK_MASTER", "local[2]", "Spark master URL, e.g. spark://host:7077")
+SPARK_MASTER = Setting("RATINGS_SPARK_MASTER", "local[2,4]",
+                       "Spark master URL, e.g. spark://host:7077; locally 2 cores, a failed task tried 4 times as on a cluster")
 SPARK_DRIVER_HOST = Setting("RATINGS_SPARK_DRIVER_HOST", "127.0.0.1", "address the Spark driver binds to and advertises")
 SPARK_PYTHON = Setting("RATINGS_SPARK_PYTHON", sys.executable, "Python of the Spark executors (needs this project installed)")
 SPARK_DRIVER_MEMORY = Setting("RATINGS_SPARK_DRIVER_MEMORY", "1g", "Spark driver heap")

@@ -100,7 +100,7 @@ def cassandra(services, isolated) -> CassandraResource:
 
 @pytest.fixture(scope="session")
 def spark_resource(services):
-    """The project's Spark resource, as the definitions build it (RATINGS_SPARK_MASTER, local[2] by default)."""
+    """The project's Spark resource, as the definitions build it (RATINGS_SPARK_MASTER, local[2,4] by default)."""
     from ratings_assets.resources import spark_resource as build
 
     spark_connector_jars(services)

@@ -101,6 +101,8 @@ def under_load(pipeline, scenario: str, seed: int, fault) -> dict:
     watch = ProgressWatch(pipeline, generator)
     watch.start()
     fault(watch)
+    # Losing nodes stops nothing: the stream ran through the fault without dying (no supervisor restarted it).
+    assert pipeline.stream.alive(), f"the stream died during the fault\n{pipeline.stream.tail()}"
     time.sleep(SETTLE_S)
     pipeline.stop_generator(generator)
     stalls = watch.stop()
