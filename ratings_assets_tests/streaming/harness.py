@@ -183,14 +183,20 @@ class Generator(threading.Thread):
         self.join(timeout_s)
         assert not self.is_alive(), "the generator did not stop"
         assert self.error is None, f"the generator failed: {self.error!r}"
-        for value in self.tracker.sent:
-            assert value in self.tracker.reports, "a message has no delivery report after flush"
-            report = self.tracker.reports[value]
+        assert all(value in self.tracker.reports for value in self.tracker.sent), \
+            "a message has no delivery report after flush"
+        self.collect()
+        assert len(self.outcome.acked) == self.stats.acked
+        return self.outcome
+
+    def collect(self) -> Outcome:
+        """Sort what was sent into acknowledged and failed by its delivery report (reported ones only)."""
+        for value in self.tracker.sent if self.tracker else ():
+            report = self.tracker.reports.get(value)
             if isinstance(report, tuple):
                 self.outcome.acked[value] = report
-            else:
+            elif report is not None:
                 self.outcome.failed[value] = report
-        assert len(self.outcome.acked) == self.stats.acked
         return self.outcome
 
 
@@ -304,6 +310,7 @@ class Pipeline:
     def stop_generator(self, generator: Generator) -> Outcome:
         outcome = generator.stop()
         self.ledger.merge(outcome)
+        self.generators.remove(generator)
         self.phase(f"generator stopped: {len(outcome.acked):,} acknowledged, {len(outcome.failed)} failed")
         return outcome
 
@@ -325,6 +332,15 @@ class Pipeline:
             self.stream.restart_if_dead()
             time.sleep(0.5)
         raise AssertionError(f"{self.scenario}: no new rows after {timeout_s} s\n{self.stream.tail()}")
+
+    def abandon_generators(self) -> None:
+        """After a failed scenario: stop its generator and still record what the brokers acknowledged, so the
+        next scenario's accounting starts from the truth."""
+        for generator in list(self.generators):
+            generator.halt.set()
+            generator.join(180)
+            self.ledger.merge(generator.collect())
+            self.generators.remove(generator)
 
     def dead_letter_keys(self) -> set[str] | None:
         try:

@@ -113,12 +113,17 @@ def under_load(pipeline, scenario: str, seed: int, fault) -> dict:
     pipeline.wait_for_new_rows(timeout_s=FIRST_ROWS_TIMEOUT_S)
     watch = ProgressWatch(pipeline, generator)
     watch.start()
-    fault(watch)
-    # Losing nodes stops nothing: the stream ran through the fault without dying (no supervisor restarted it).
-    assert pipeline.stream.alive(), f"the stream died during the fault\n{pipeline.stream.tail()}"
-    time.sleep(SETTLE_S)
-    pipeline.stop_generator(generator)
-    stalls = watch.stop()
+    try:
+        fault(watch)
+        # Losing nodes stops nothing: the stream ran through the fault without dying (no supervisor restarted it).
+        assert pipeline.stream.alive(), f"the stream died during the fault\n{pipeline.stream.tail()}"
+        time.sleep(SETTLE_S)
+        pipeline.stop_generator(generator)
+    finally:
+        stalls = watch.stop()
+        if pipeline.generators:  # the fault failed: the next scenario starts from a whole cluster and a true ledger
+            pipeline.abandon_generators()
+            stack.up(config=pipeline.config, progress=quiet)
     pipeline.drain()
     figures = pipeline.assert_exactly_once(**stalls)
     assert figures["lost"] == 0 and figures["duplicated"] == 0
