@@ -12,7 +12,8 @@ After each fault, with the generator stopped and the stream drained, every
 message the broker acknowledged so far is accounted for exactly: valid events
 are rows of `records` (by event_id, none missing, none extra), invalid ones are
 dead letters (one per "partition:offset" key, none twice, read committed) with
-the right reason and their original bytes.
+the right reason and their original bytes. The generator, the stream process
+and that accounting live in harness.py, shared with the cluster's node faults.
 """
 
 from __future__ import annotations
