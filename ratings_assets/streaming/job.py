@@ -36,6 +36,7 @@ from ratings_assets.streaming.checkpoint_lock import checkpoint_lock
 from ratings_assets.streaming.config import StreamConfig
 from ratings_assets.streaming.dead_letters import DeadLetter, DeadLetterWriter
 from ratings_assets.streaming.progress import progress_summary
+from ratings_assets.streaming.retry import with_retries
 from ratings_assets.streaming.validation import VALIDATED_SCHEMA, validate_batches
 
 log = logging.getLogger(__name__)
@@ -179,12 +180,9 @@ class BatchWriter:
         self.catalog.unpersist()
 
     def _save(self, frame: DataFrame, table: str) -> None:
-        (
-            frame.write.format(CASSANDRA_FORMAT)
-            .options(table=table, **self.table_options)
-            .mode("append")
-            .save()
-        )
+        """Append (upsert) the rows; written again if a Cassandra node went away meanwhile (retry.py)."""
+        writer = frame.write.format(CASSANDRA_FORMAT).options(table=table, **self.table_options).mode("append")
+        with_retries(writer.save, f"writing {table}")
 
 
 def start_query(spark: SparkSession, kafka: KafkaResource, cassandra: CassandraResource,

@@ -34,7 +34,8 @@ NODES = BROKERS = 3
 PARTITIONS = 4
 RATE = 100.0  # events/s: steady, and light enough for six servers and Spark on two cores
 CASSANDRA_DOWN_S = 60
-BROKER_DOWN_S = 20
+AFTER_ELECTION_S = 30  # longer than a slow micro-batch on this machine: progress must show within it
+BOTH_DOWN_S = 40
 SETTLE_S = 5  # events with everything back, before the generator stops
 FIRST_ROWS_TIMEOUT_S = 300  # the first scenario waits for Spark to start, on two cores shared with six servers
 
@@ -184,7 +185,7 @@ def test_the_broker_leading_most_partitions_killed(pipeline):
                  60, "new leaders for the killed broker's partitions")
         elected = time.monotonic()
         pipeline.phase(f"leaders elected after {elected - killed:.0f} s")
-        time.sleep(max(0.0, BROKER_DOWN_S - (elected - killed)))
+        time.sleep(AFTER_ELECTION_S)
         # After the election both the generator and the stream carried on.
         acked = [a for t, _, a in watch.samples if t >= elected]
         assert acked and acked[-1] > acked[0], "the generator made no progress after the election"
@@ -215,8 +216,8 @@ def test_a_cassandra_node_and_a_broker_down_together(pipeline):
         stack.kill(f"kafka-{broker}", config=pipeline.config, progress=quiet)
         killed = time.monotonic()
         pipeline.phase(f"cassandra-3 and kafka-{broker} killed -9")
-        time.sleep(BROKER_DOWN_S)
-        assert grew(watch, killed + BROKER_DOWN_S / 2, time.monotonic()), "no rows stored with two nodes down"
+        time.sleep(BOTH_DOWN_S)
+        assert grew(watch, killed + 15, time.monotonic()), "no rows stored with two nodes down"
         stack.up(["cassandra-3", f"kafka-{broker}"], config=pipeline.config, progress=quiet)
         pipeline.phase(f"cassandra-3 and kafka-{broker} started again")
         wait_in_sync(pipeline)
