@@ -36,7 +36,7 @@ from ratings_assets.streaming.checkpoint_lock import checkpoint_lock
 from ratings_assets.streaming.config import StreamConfig
 from ratings_assets.streaming.dead_letters import DeadLetter, DeadLetterWriter
 from ratings_assets.streaming.progress import progress_summary
-from ratings_assets.streaming.retry import with_retries
+from ratings_assets.streaming.retry import with_retries, write_attempts
 from ratings_assets.streaming.validation import VALIDATED_SCHEMA, validate_batches
 
 log = logging.getLogger(__name__)
@@ -122,6 +122,7 @@ class BatchWriter:
         self.dead_letters = DeadLetterWriter(
             {**kafka.librdkafka_options(), "client.id": "ratings-dead-letters"}, kafka.topic, kafka.dead_letter_topic)
         self.table_options = {"keyspace": cassandra.keyspace, **cassandra.spark_options()}
+        self.write_attempts = write_attempts(cassandra.hosts)
         # What batches stored since the last drain(); foreachBatch runs on another thread.
         self._pending: list[BatchSummary] = []
         self._lock = threading.Lock()
@@ -182,7 +183,7 @@ class BatchWriter:
     def _save(self, frame: DataFrame, table: str) -> None:
         """Append (upsert) the rows; written again if a Cassandra node went away meanwhile (retry.py)."""
         writer = frame.write.format(CASSANDRA_FORMAT).options(table=table, **self.table_options).mode("append")
-        with_retries(writer.save, f"writing {table}")
+        with_retries(writer.save, f"writing {table}", attempts=self.write_attempts)
 
 
 def start_query(spark: SparkSession, kafka: KafkaResource, cassandra: CassandraResource,

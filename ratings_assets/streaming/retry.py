@@ -5,6 +5,11 @@ write that failed because a node died, restarted or was shutting down (a
 driver error, or the connector giving up a task) is tried again after a short
 pause, while the ring's other replicas take over. Anything else fails the
 batch at once, as before.
+
+Only with several Cassandra hosts: a lone node that is down has no replica to
+take over, and there a retry in the same Spark session can wait forever (the
+driver's schema refresh blocks until its control connection is back); the
+job fails instead and its supervisor starts it again, as it always did.
 """
 
 from __future__ import annotations
@@ -23,6 +28,11 @@ FIRST_PAUSE_S = 2.0
 # connector's own "Failed to write statements" once a task's writes failed (the driver's error is its cause).
 TRANSIENT_MARKERS = ("com.datastax.oss.driver.api.core.", "com.datastax.oss.driver.internal.core.",
                      "Failed to write statements to")
+
+
+def write_attempts(hosts: str) -> int:
+    """How many times a batch write may run: ATTEMPTS with several contact points, once with one."""
+    return ATTEMPTS if len([h for h in hosts.split(",") if h.strip()]) > 1 else 1
 
 
 def is_transient(error: BaseException) -> bool:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ratings_assets.streaming.retry import is_transient, with_retries
+from ratings_assets.streaming.retry import ATTEMPTS, is_transient, with_retries, write_attempts
 
 SHUTTING_DOWN = ("An error occurred while calling o2654.save.\n: com.datastax.oss.driver.api.core.DriverExecutionException\n"
                  "Caused by: com.datastax.oss.driver.internal.core.adminrequest.UnexpectedResponseException: query "
@@ -42,4 +42,18 @@ def test_any_other_error_fails_at_once():
     pauses = []
     with pytest.raises(RuntimeError, match="TABLE_OR_VIEW_NOT_FOUND"):
         with_retries(lambda: (_ for _ in ()).throw(RuntimeError(NOT_THE_RING)), "writing records", sleep=pauses.append)
+    assert pauses == []
+
+
+@pytest.mark.parametrize("hosts, attempts", [("127.0.0.1", 1), ("127.0.0.1,127.0.0.2,127.0.0.3", ATTEMPTS),
+                                             ("c1, c2", ATTEMPTS), ("c1,", 1)])
+def test_retries_only_with_several_hosts(hosts, attempts):
+    assert write_attempts(hosts) == attempts
+
+
+def test_one_attempt_raises_the_first_error():
+    pauses = []
+    with pytest.raises(RuntimeError, match="Server is shutting down"):
+        with_retries(lambda: (_ for _ in ()).throw(RuntimeError(SHUTTING_DOWN)), "writing records", attempts=1,
+                     sleep=pauses.append)
     assert pauses == []
