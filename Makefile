@@ -9,7 +9,7 @@ STATE := .local
 INSTALLED := $(VENV)/.installed
 JARS := $(STATE)/jars/.resolved
 
-.PHONY: setup run test unit integration chaos stop status clean
+.PHONY: setup run test unit integration chaos cluster stop status clean
 
 setup: $(INSTALLED) $(JARS)
 
@@ -53,6 +53,9 @@ integration: setup
 
 chaos: setup
 	$(PY) -m pytest -m chaos -q
+
+cluster: setup
+	$(PY) -m pytest -m cluster -q -s
 
 status: $(INSTALLED)
 	$(PY) -m ratings_assets.localstack status

@@ -16,6 +16,9 @@ from dataclasses import dataclass
 
 import dagster as dg
 
+from ratings_assets.localstack import topology
+from ratings_assets.localstack.config import StackConfig
+from ratings_assets.localstack.errors import StackError
 from ratings_assets.paths import CATALOG_CSV, REPO_ROOT
 
 
@@ -43,24 +46,37 @@ class Setting:
         return dg.EnvVar.int(self.env) if self.kind is int else dg.EnvVar(self.env)
 
 
+def _stack_defaults() -> dict[str, str]:
+    """Where the local stack puts the services (RATINGS_CASSANDRA_NODES, RATINGS_KAFKA_BROKERS, ports, bind host):
+    the client defaults, so one set of variables points `ratings stack up`, `make run` and the tests at the
+    same cluster. A bad value is left for `ratings stack` to report."""
+    try:
+        return topology.client_settings(StackConfig.from_env())
+    except StackError:
+        return topology.client_settings(StackConfig())
+
+
+_STACK = _stack_defaults()
+
 STATE_DIR = Setting("RATINGS_STATE_DIR", str(REPO_ROOT / ".local"), "git-ignored folder for service data, logs, checkpoints")
-KAFKA_BOOTSTRAP = Setting("RATINGS_KAFKA_BOOTSTRAP", "127.0.0.1:9092", "Kafka bootstrap servers, comma-separated")
+KAFKA_BOOTSTRAP = Setting("RATINGS_KAFKA_BOOTSTRAP", _STACK["RATINGS_KAFKA_BOOTSTRAP"], "Kafka bootstrap servers, comma-separated")
 TOPIC = Setting("RATINGS_TOPIC", "ratings", "topic the generator publishes rating events to")
 DLQ_TOPIC = Setting("RATINGS_DLQ_TOPIC", "ratings.dlq", "dead-letter topic for invalid events")
 TOPIC_PARTITIONS = Setting("RATINGS_TOPIC_PARTITIONS", "4", "partitions of the ratings topic when it is created", int)
-TOPIC_REPLICATION = Setting("RATINGS_TOPIC_REPLICATION", "1", "replication factor of the topics when created", int)
+TOPIC_REPLICATION = Setting("RATINGS_TOPIC_REPLICATION", _STACK["RATINGS_TOPIC_REPLICATION"],
+                            "replication factor of the topics when created (min.insync.replicas 2 from 3 on)", int)
 KAFKA_SECURITY_PROTOCOL = Setting("RATINGS_KAFKA_SECURITY_PROTOCOL", "PLAINTEXT", "PLAINTEXT, or SASL_PLAINTEXT / SASL_SSL for SASL")
 KAFKA_SASL_MECHANISM = Setting("RATINGS_KAFKA_SASL_MECHANISM", "PLAIN", "SASL mechanism when SASL is on")
 KAFKA_USERNAME = Setting("RATINGS_KAFKA_USERNAME", "", "SASL user (secret: environment only)")
 KAFKA_PASSWORD = Setting("RATINGS_KAFKA_PASSWORD", "", "SASL password (secret: environment only)")
-CASSANDRA_HOSTS = Setting("RATINGS_CASSANDRA_HOSTS", "127.0.0.1", "Cassandra contact points, comma-separated")
-CASSANDRA_PORT = Setting("RATINGS_CASSANDRA_PORT", "9042", "Cassandra native protocol port", int)
+CASSANDRA_HOSTS = Setting("RATINGS_CASSANDRA_HOSTS", _STACK["RATINGS_CASSANDRA_HOSTS"], "Cassandra contact points, comma-separated")
+CASSANDRA_PORT = Setting("RATINGS_CASSANDRA_PORT", _STACK["RATINGS_CASSANDRA_PORT"], "Cassandra native protocol port", int)
 CASSANDRA_USERNAME = Setting("RATINGS_CASSANDRA_USERNAME", "", "Cassandra login; set it to turn authentication on (secret)")
 CASSANDRA_PASSWORD = Setting("RATINGS_CASSANDRA_PASSWORD", "", "Cassandra password (secret: environment only)")
 KEYSPACE = Setting("RATINGS_KEYSPACE", "reviews", "Cassandra keyspace of the pipeline's tables")
 REPLICATION = Setting(
     "RATINGS_CASSANDRA_REPLICATION",
-    "{'class': 'SimpleStrategy', 'replication_factor': 1}",
+    _STACK["RATINGS_CASSANDRA_REPLICATION"],
     "keyspace replication map, e.g. {'class': 'NetworkTopologyStrategy', 'dc1': 3}",
 )
 CONSISTENCY = Setting(
@@ -69,7 +85,8 @@ CONSISTENCY = Setting(
     "consistency level of every Cassandra read and write (Python driver and Spark connector)",
 )
 CATALOG = Setting("RATINGS_CATALOG", str(CATALOG_CSV), "movie catalog CSV (data/movies.csv)")
-SPARK_MASTER = Setting("RATINGS_SPARK_MASTER", "local[2]", "Spark master URL, e.g. spark://host:7077")
+SPARK_MASTER = Setting("RATINGS_SPARK_MASTER", "local[2,4]",
+                       "Spark master URL, e.g. spark://host:7077; locally 2 cores, a failed task tried 4 times as on a cluster")
 SPARK_DRIVER_HOST = Setting("RATINGS_SPARK_DRIVER_HOST", "127.0.0.1", "address the Spark driver binds to and advertises")
 SPARK_PYTHON = Setting("RATINGS_SPARK_PYTHON", sys.executable, "Python of the Spark executors (needs this project installed)")
 SPARK_DRIVER_MEMORY = Setting("RATINGS_SPARK_DRIVER_MEMORY", "1g", "Spark driver heap")

@@ -9,7 +9,7 @@ import uuid
 import hypothesis
 import pytest
 
-from ratings_assets.localstack import stack
+from ratings_assets.localstack import stack, topology
 from ratings_assets.localstack.config import StackConfig
 from ratings_assets.localstack.maven import spark_connector_jars
 from ratings_assets.paths import REPO_ROOT, SOURCE_DATASET
@@ -50,7 +50,8 @@ def source_dataset():
 
 @pytest.fixture(scope="session")
 def services() -> StackConfig:
-    """Kafka and Cassandra, started once per session (healthy running ones are reused)."""
+    """Kafka and Cassandra, started once per session (healthy running ones are reused); a local cluster with
+    RATINGS_CASSANDRA_NODES / RATINGS_KAFKA_BROKERS, whose replication the resources then take by default."""
     config = StackConfig.from_env()
     stack.up(config=config, progress=lambda message: None)
     return config
@@ -71,7 +72,7 @@ def isolated(tmp_path_factory) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def kafka(services, isolated) -> KafkaResource:
     """The real broker, with the module's own topic and dead-letter topic."""
-    return KafkaResource(bootstrap_servers=f"{services.bind_host}:{services.kafka_port}", topic=isolated["topic"],
+    return KafkaResource(bootstrap_servers=topology.kafka_bootstrap(services), topic=isolated["topic"],
                          dead_letter_topic=isolated["dlq_topic"])
 
 
@@ -90,7 +91,8 @@ def drain_config(isolated):
 @pytest.fixture(scope="module")
 def cassandra(services, isolated) -> CassandraResource:
     resource = CassandraResource(
-        hosts=services.bind_host, port=services.cassandra_port, keyspace=isolated["keyspace"]
+        hosts=",".join(topology.cassandra_addresses(services)), port=services.cassandra_port,
+        keyspace=isolated["keyspace"]
     )
     resource.ensure_schema()
     yield resource
@@ -100,7 +102,7 @@ def cassandra(services, isolated) -> CassandraResource:
 
 @pytest.fixture(scope="session")
 def spark_resource(services):
-    """The project's Spark resource, as the definitions build it (RATINGS_SPARK_MASTER, local[2] by default)."""
+    """The project's Spark resource, as the definitions build it (RATINGS_SPARK_MASTER, local[2,4] by default)."""
     from ratings_assets.resources import spark_resource as build
 
     spark_connector_jars(services)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ratings_assets.localstack import topology
+from ratings_assets.localstack.config import StackConfig
 from ratings_assets.localstack.java import find_java
 from ratings_assets.localstack.maven import resolve_jars
 from ratings_assets.localstack.process import LocalService, PortSpec, quiet_loggers
@@ -58,14 +60,39 @@ JVM_FLAGS = [
 ]
 
 
+# The cluster waits neither for gossip to settle nor for a ring delay (ccm's and Cassandra's own tests do the
+# same): every node is a seed with its token set in advance, so none bootstraps or streams.
+CLUSTER_FLAGS = ["-Dcassandra.ring_delay_ms=1000"]
+# A node of a cluster is ready when, as coordinator, it reads a system_distributed table (replicated on three
+# nodes) at a consistency of as many nodes as run: it then sees the others alive.
+LIVE_PEERS_QUERY = "SELECT * FROM system_distributed.repair_history LIMIT 1"
+
+
 class CassandraServer(LocalService):
-    name = "cassandra"
+    service = "cassandra"
+
+    def __init__(self, config: StackConfig | None = None, node: int = 1):
+        super().__init__(config)
+        self.node = node
+        self.count = self.config.cassandra_nodes
+
+    @property
+    def name(self) -> str:
+        return topology.Node("cassandra", self.node, self.count).name
+
+    @property
+    def host(self) -> str:
+        return topology.cassandra_address(self.config, self.node)
+
+    @property
+    def jmx_port(self) -> int:
+        return topology.cassandra_jmx_port(self.config, self.node)
 
     def port_specs(self) -> list[PortSpec]:
         return [
             PortSpec("cql", self.config.cassandra_port, "RATINGS_CASSANDRA_PORT"),
             PortSpec("storage", self.config.cassandra_storage_port, "RATINGS_CASSANDRA_STORAGE_PORT"),
-            PortSpec("jmx", self.config.cassandra_jmx_port, "RATINGS_CASSANDRA_JMX_PORT"),
+            PortSpec("jmx", self.jmx_port, "RATINGS_CASSANDRA_JMX_PORT"),
         ]
 
     @property
@@ -85,19 +112,25 @@ class CassandraServer(LocalService):
 
     # --- config files
     def render_yaml(self) -> str:
-        """A minimal cassandra.yaml for one dev node (5.0 wants unit-suffixed keys)."""
-        host, data = self.config.bind_host, self.data_dir
+        """A minimal cassandra.yaml for a dev node (5.0 wants unit-suffixed keys).
+
+        In a cluster every node is a seed and has its token in advance, so the
+        nodes can start together and none bootstraps.
+        """
+        host, data, port = self.host, self.data_dir, self.config.cassandra_storage_port
+        seeds = ",".join(f"{address}:{port}" for address in topology.cassandra_addresses(self.config))
         return f"""\
 # Written by ratings_assets.localstack; edits are overwritten at start.
 cluster_name: ratings-local
 num_tokens: 1
-initial_token: 0
+initial_token: {topology.cassandra_token(self.node, self.count)}
+auto_bootstrap: false
 partitioner: org.apache.cassandra.dht.Murmur3Partitioner
 endpoint_snitch: SimpleSnitch
 seed_provider:
   - class_name: org.apache.cassandra.locator.SimpleSeedProvider
     parameters:
-      - seeds: "{host}:{self.config.cassandra_storage_port}"
+      - seeds: "{seeds}"
 listen_address: {host}
 rpc_address: {host}
 storage_port: {self.config.cassandra_storage_port}
@@ -162,9 +195,10 @@ storage_compatibility_mode: NONE
             f"-Dcassandra.logdir={self.logs_dir}",
             f"-Dlogback.configurationFile={self.logback_file}",
             "-Dcassandra.skip_wait_for_gossip_to_settle=0",
-            "-Dcassandra.initial_token=0",
-            f"-Dcassandra.jmx.local.port={self.config.cassandra_jmx_port}",
-            f"-Djava.rmi.server.hostname={self.config.bind_host}",
+            f"-Dcassandra.initial_token={topology.cassandra_token(self.node, self.count)}",
+            f"-Dcassandra.jmx.local.port={self.jmx_port}",
+            f"-Djava.rmi.server.hostname={self.host}",
+            *(CLUSTER_FLAGS if self.count > 1 else []),
         ]
 
     def command(self) -> list[str]:
@@ -175,15 +209,24 @@ storage_compatibility_mode: NONE
                 *self.system_properties(), "-cp", classpath, MAIN_CLASS]
 
     def check_ready(self) -> bool:
-        """Ready when the Python driver connects and system.local answers."""
-        return self.release_version() is not None
+        """Ready when the Python driver connects and system.local answers; in a cluster, when it also sees
+        the other running nodes alive."""
+        return self.release_version(check_peers=self.count > 1) is not None
+
+    def running_nodes(self) -> int:
+        """Nodes of this cluster whose process runs (this one included)."""
+        return sum(1 for n in range(1, self.count + 1)
+                   if n == self.node or CassandraServer(self.config, n).find_pid(clean=False) is not None)
 
     def _cluster(self, user: str | None, password: str | None):
+        """A driver that talks to this node alone (its peers answer for themselves)."""
         from cassandra.auth import PlainTextAuthProvider
-        from cassandra.cluster import Cluster
+        from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
+        from cassandra.policies import WhiteListRoundRobinPolicy
 
-        return Cluster([self.config.bind_host], port=self.config.cassandra_port, connect_timeout=5,
-                       control_connection_timeout=5,
+        profile = ExecutionProfile(load_balancing_policy=WhiteListRoundRobinPolicy([self.host]), request_timeout=10)
+        return Cluster([self.host], port=self.config.cassandra_port, connect_timeout=5,
+                       control_connection_timeout=5, execution_profiles={EXEC_PROFILE_DEFAULT: profile},
                        auth_provider=PlainTextAuthProvider(user, password) if user else None)
 
     def ensure_role(self) -> None:
@@ -197,15 +240,20 @@ storage_compatibility_mode: NONE
         finally:
             cluster.shutdown()
 
-    def release_version(self) -> str | None:
-        from cassandra import AuthenticationFailed
+    def release_version(self, check_peers: bool = False) -> str | None:
+        from cassandra import AuthenticationFailed, ConsistencyLevel
         from cassandra.cluster import NoHostAvailable
+        from cassandra.query import SimpleStatement
 
         with quiet_loggers("cassandra"):
             cluster = self._cluster(self.config.cassandra_user, self.config.cassandra_password)
             try:
                 session = cluster.connect()
                 row = session.execute("SELECT release_version FROM system.local", timeout=5).one()
+                if row and check_peers:
+                    alive = min(self.running_nodes(), topology.MAX_REPLICATION)
+                    level = {1: ConsistencyLevel.ONE, 2: ConsistencyLevel.TWO, 3: ConsistencyLevel.THREE}[alive]
+                    session.execute(SimpleStatement(LIVE_PEERS_QUERY, consistency_level=level), timeout=5)
                 return row.release_version if row else None
             except NoHostAvailable as exc:
                 refused = any(isinstance(e, AuthenticationFailed) for e in exc.errors.values())
@@ -216,6 +264,17 @@ storage_compatibility_mode: NONE
                 return None
             finally:
                 cluster.shutdown()
+
+    def ring_view(self) -> tuple[str, set[str]]:
+        """This node's own address and the peers it knows, as it answers them itself."""
+        cluster = self._cluster(self.config.cassandra_user, self.config.cassandra_password)
+        try:
+            session = cluster.connect()
+            local = session.execute("SELECT listen_address FROM system.local", timeout=10).one()
+            peers = {str(row.peer) for row in session.execute("SELECT peer FROM system.peers_v2", timeout=10)}
+            return str(local.listen_address), peers
+        finally:
+            cluster.shutdown()
 
     def _try_ensure_role(self) -> None:
         """First start with authentication: the role appears once the superuser is set up."""

@@ -65,7 +65,9 @@ class StackConfig:
     """
 
     state_dir: Path = REPO_ROOT / ".local"
-    bind_host: str = "127.0.0.1"
+    bind_host: str = "127.0.0.1"  # also the first Cassandra node's address (topology.py)
+    cassandra_nodes: int = 1
+    kafka_brokers: int = 1
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
     kafka_heap: str = "512m"
@@ -97,6 +99,8 @@ class StackConfig:
         return cls(
             state_dir=Path(_env_str(env, "RATINGS_STATE_DIR", str(cls.state_dir))).expanduser().resolve(),
             bind_host=_env_str(env, "RATINGS_BIND_HOST", cls.bind_host),
+            cassandra_nodes=_env_positive(env, "RATINGS_CASSANDRA_NODES", cls.cassandra_nodes),
+            kafka_brokers=_env_positive(env, "RATINGS_KAFKA_BROKERS", cls.kafka_brokers),
             kafka_port=_env_int(env, "RATINGS_KAFKA_PORT", cls.kafka_port),
             kafka_controller_port=_env_int(env, "RATINGS_KAFKA_CONTROLLER_PORT", cls.kafka_controller_port),
             kafka_heap=_env_str(env, "RATINGS_KAFKA_HEAP", cls.kafka_heap),

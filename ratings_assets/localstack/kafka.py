@@ -7,11 +7,13 @@ import os
 import subprocess
 from pathlib import Path
 
+from ratings_assets.localstack import topology
+from ratings_assets.localstack.config import StackConfig
 from ratings_assets.localstack.errors import StackError, tail_text
 from ratings_assets.localstack.java import find_java
 from ratings_assets.localstack.log4j import rolling_file_log4j2
 from ratings_assets.localstack.maven import resolve_jars
-from ratings_assets.localstack.process import LocalService, PortSpec, quiet_loggers
+from ratings_assets.localstack.process import LocalService, PortSpec, file_lock, quiet_loggers
 
 MAIN_CLASS = "kafka.Kafka"
 STORAGE_TOOL = "kafka.tools.StorageTool"
@@ -35,13 +37,26 @@ def new_cluster_id() -> str:
 
 
 class KafkaServer(LocalService):
-    name = "kafka"
+    """One broker; with several, a KRaft cluster whose first three brokers are also its controllers."""
+
+    service = "kafka"
+
+    def __init__(self, config: StackConfig | None = None, node: int = 1):
+        super().__init__(config)
+        self.node = node
+        self.count = self.config.kafka_brokers
+        self.client_port, self.controller_port = topology.kafka_ports(self.config, node)
+        self.controller = topology.kafka_is_controller(self.config, node)
+
+    @property
+    def name(self) -> str:
+        return topology.Node("kafka", self.node, self.count).name
 
     def port_specs(self) -> list[PortSpec]:
-        return [
-            PortSpec("client", self.config.kafka_port, "RATINGS_KAFKA_PORT"),
-            PortSpec("controller", self.config.kafka_controller_port, "RATINGS_KAFKA_CONTROLLER_PORT"),
-        ]
+        specs = [PortSpec("client", self.client_port, "RATINGS_KAFKA_PORT")]
+        if self.controller:
+            specs.append(PortSpec("controller", self.controller_port, "RATINGS_KAFKA_CONTROLLER_PORT"))
+        return specs
 
     @property
     def bootstrap_servers(self) -> str:
@@ -65,19 +80,23 @@ class KafkaServer(LocalService):
 
     @property
     def cluster_id_file(self) -> Path:
-        return self.home / "cluster.id"
+        """Kept by the first broker; every broker's storage is formatted with it."""
+        return KafkaServer(self.config, 1).home / "cluster.id" if self.node != 1 else self.home / "cluster.id"
 
     def cmdline_marker(self) -> str:
         return str(self.properties_file)
 
     # --- config files
     def render_properties(self) -> str:
-        host, port, cport = self.config.bind_host, self.config.kafka_port, self.config.kafka_controller_port
+        host, port, cport = self.host, self.client_port, self.controller_port
+        replication = topology.topic_replication(self.count)
+        min_isr = str(topology.min_insync_replicas(replication))
+        listeners = f"PLAINTEXT://{host}:{port}" + (f",CONTROLLER://{host}:{cport}" if self.controller else "")
         settings = {
-            "process.roles": "broker,controller",
-            "node.id": "1",
-            "controller.quorum.voters": f"1@{host}:{cport}",
-            "listeners": f"PLAINTEXT://{host}:{port},CONTROLLER://{host}:{cport}",
+            "process.roles": "broker,controller" if self.controller else "broker",
+            "node.id": str(self.node),
+            "controller.quorum.voters": topology.kafka_quorum_voters(self.config),
+            "listeners": listeners,
             "advertised.listeners": f"PLAINTEXT://{host}:{port}",
             "controller.listener.names": "CONTROLLER",
             "inter.broker.listener.name": "PLAINTEXT",
@@ -85,14 +104,14 @@ class KafkaServer(LocalService):
             "log.dirs": str(self.log_dirs),
             "num.partitions": "1",
             "auto.create.topics.enable": "false",
-            "offsets.topic.replication.factor": "1",
+            "offsets.topic.replication.factor": str(replication),
             "offsets.topic.num.partitions": "1",  # one partition keeps the first consumer-group start fast
-            "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1",
-            "share.coordinator.state.topic.replication.factor": "1",
-            "share.coordinator.state.topic.min.isr": "1",
-            "min.insync.replicas": "1",
-            "default.replication.factor": "1",
+            "transaction.state.log.replication.factor": str(replication),
+            "transaction.state.log.min.isr": min_isr,
+            "share.coordinator.state.topic.replication.factor": str(replication),
+            "share.coordinator.state.topic.min.isr": min_isr,
+            "min.insync.replicas": min_isr,
+            "default.replication.factor": str(replication),
             "group.initial.rebalance.delay.ms": "0",
             "log.retention.hours": "168",
             "log.segment.bytes": str(256 * 1024 * 1024),
@@ -107,9 +126,10 @@ class KafkaServer(LocalService):
         user, password = self.config.kafka_sasl_user, self.config.kafka_sasl_password
         if not user:
             return {}
-        host, port, cport = self.config.bind_host, self.config.kafka_port, self.config.kafka_controller_port
+        host, port, cport = self.host, self.client_port, self.controller_port
+        controller = f",CONTROLLER://{host}:{cport}" if self.controller else ""
         return {
-            "listeners": f"SASL_PLAINTEXT://{host}:{port},CONTROLLER://{host}:{cport}",
+            "listeners": f"SASL_PLAINTEXT://{host}:{port}{controller}",
             "advertised.listeners": f"SASL_PLAINTEXT://{host}:{port}",
             "inter.broker.listener.name": "SASL_PLAINTEXT",
             "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT",
@@ -134,11 +154,13 @@ class KafkaServer(LocalService):
 
     def cluster_id(self) -> str:
         """The same id for the life of the data folder (the storage is formatted with it)."""
-        if self.cluster_id_file.is_file():
-            return self.cluster_id_file.read_text().strip()
-        cluster_id = new_cluster_id()
-        self.cluster_id_file.write_text(cluster_id + "\n")
-        return cluster_id
+        self.cluster_id_file.parent.mkdir(parents=True, exist_ok=True)
+        with file_lock(self.cluster_id_file.with_suffix(".lock")):  # brokers prepared at once agree on one id
+            if self.cluster_id_file.is_file():
+                return self.cluster_id_file.read_text().strip()
+            cluster_id = new_cluster_id()
+            self.cluster_id_file.write_text(cluster_id + "\n")
+            return cluster_id
 
     # --- launch
     def _java(self) -> str:
@@ -178,7 +200,7 @@ class KafkaServer(LocalService):
                 "-cp", self._classpath(), MAIN_CLASS, str(self.properties_file)]
 
     def check_ready(self) -> bool:
-        """Ready when an admin client gets cluster metadata listing at least one broker."""
+        """Ready when this broker answers cluster metadata that lists it (registered with the controllers)."""
         from kafka import KafkaAdminClient
 
         with quiet_loggers("kafka"):
@@ -189,7 +211,8 @@ class KafkaServer(LocalService):
             except Exception:
                 return False
             try:
-                return bool(admin.describe_cluster().get("brokers"))
+                brokers = admin.describe_cluster().get("brokers") or []
+                return any(broker["broker_id"] == self.node for broker in brokers)
             except Exception:
                 return False
             finally:

@@ -47,9 +47,16 @@ class ServiceStatus:
     ports: dict[str, int]
     detail: str
     startup_s: float | None = None  # how long start() waited; None when it reused a ready server
+    service: str = ""  # kafka, cassandra, spark-master, spark-worker
+    node: int = 1  # the node's number within its service
+    address: str = ""  # host:main port
+
+    @property
+    def state(self) -> str:
+        return "up" if self.healthy else "starting" if self.running else "down"
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "state": self.state}
 
 
 # ---------------------------------------------------------------- process helpers
@@ -123,8 +130,22 @@ def port_open(host: str, port: int, timeout_s: float = 1.0) -> bool:
         return False
 
 
-def listener_pid(port: int) -> int | None:
-    """Pid of the process listening on TCP `port`, found through /proc (None if unknown)."""
+def _proc_net_address(host: str) -> str:
+    """An IPv4 address as /proc/net/tcp spells it (hex, little-endian)."""
+    return socket.inet_aton(host)[::-1].hex().upper()
+
+
+def listener_pid(port: int, host: str | None = None) -> int | None:
+    """Pid of the process listening on TCP `port` (on `host` or any address), found through /proc (None if unknown).
+
+    Cassandra nodes share ports on distinct loopback addresses, so the port alone can name another node.
+    """
+    wanted = None
+    if host is not None:
+        try:
+            wanted = {_proc_net_address(host), _proc_net_address("0.0.0.0")}
+        except OSError:
+            wanted = None
     inodes = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
@@ -133,7 +154,8 @@ def listener_pid(port: int) -> int | None:
             continue
         for row in rows:
             cols = row.split()
-            if len(cols) > 9 and cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == port:
+            if len(cols) > 9 and cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == port and (
+                    wanted is None or table.endswith("6") or cols[1].rsplit(":", 1)[0] in wanted):
                 inodes.add(f"socket:[{cols[9]}]")
     if not inodes:
         return None
@@ -180,12 +202,18 @@ class LocalService:
     """One server under state_dir/<name>: conf/, data/, logs/ and <name>.pid."""
 
     name = "service"
+    node = 1  # the number of this server among its service's nodes
     executable_name = "java"  # basename of argv[0] of our server processes
     requires: tuple[str, ...] = ()  # services that must be ready before this one starts (with it in one `up`)
 
     def __init__(self, config: StackConfig | None = None):
         self.config = config or StackConfig.from_env()
         self._launched_at: float | None = None
+
+    @property
+    def service(self) -> str:
+        """The kind of server; `name` tells the nodes of a cluster apart."""
+        return self.name
 
     # --- layout
     @property
@@ -252,8 +280,13 @@ class LocalService:
         return self.port_specs()[0].port
 
     @property
+    def host(self) -> str:
+        """The address the server binds to."""
+        return self.config.bind_host
+
+    @property
     def address(self) -> str:
-        return f"{self.config.bind_host}:{self.main_port}"
+        return f"{self.host}:{self.main_port}"
 
     def is_ours(self, pid: int) -> bool:
         args = process_cmdline(pid)
@@ -262,7 +295,7 @@ class LocalService:
         return any(self.cmdline_marker() in arg for arg in args)
 
     def healthy(self) -> bool:
-        return port_open(self.config.bind_host, self.main_port) and self.check_ready()
+        return port_open(self.host, self.main_port) and self.check_ready()
 
     # --- pid bookkeeping
     def find_pid(self, clean: bool = True) -> int | None:
@@ -276,7 +309,7 @@ class LocalService:
             return pid
         if clean:
             self.pid_file.unlink(missing_ok=True)
-        holder = listener_pid(self.main_port)
+        holder = listener_pid(self.main_port, self.host)
         if holder is not None and self.is_ours(holder):
             if clean:
                 self.pid_file.write_text(f"{holder}\n")
@@ -284,7 +317,7 @@ class LocalService:
         return None
 
     def _taken_ports(self) -> list[PortSpec]:
-        return [spec for spec in self.port_specs() if not port_is_free(self.config.bind_host, spec.port)]
+        return [spec for spec in self.port_specs() if not port_is_free(self.host, spec.port)]
 
     def _wait_ports_free(self, timeout_s: float) -> list[PortSpec]:
         """Ports still taken after `timeout_s`: a process that just exited frees its sockets a bit later."""
@@ -295,7 +328,7 @@ class LocalService:
 
     def _check_ports_free(self) -> None:
         for spec in self._taken_ports():
-            holder = listener_pid(spec.port)
+            holder = listener_pid(spec.port, self.host)
             if holder is None and not self._wait_ports_free(PORT_RELEASE_S):
                 continue
             raise port_taken(spec.port, spec.env_var, self.name, describe_pid(holder) if holder else "")
@@ -322,18 +355,21 @@ class LocalService:
     def status(self) -> ServiceStatus:
         pid = self.find_pid(clean=False)
         if pid is None:
-            return ServiceStatus(self.name, False, False, None, self.ports, self._idle_detail())
+            return self._status(False, False, None, self._idle_detail())
         if self.healthy():
-            detail = f"ready on {self.address}"
-            return ServiceStatus(self.name, True, True, pid, self.ports, detail)
-        detail = f"running but not answering on {self.address} (starting, or see {self.log_file})"
-        return ServiceStatus(self.name, True, False, pid, self.ports, detail)
+            return self._status(True, True, pid, f"ready on {self.address}")
+        return self._status(True, False, pid, f"running but not answering on {self.address} (starting, or see {self.log_file})")
+
+    def _status(self, running: bool, healthy: bool, pid: int | None, detail: str,
+                startup_s: float | None = None) -> ServiceStatus:
+        return ServiceStatus(self.name, running, healthy, pid, self.ports, detail, startup_s,
+                             self.service, self.node, self.address)
 
     def _idle_detail(self) -> str:
         taken = self._taken_ports()
         if not taken:
             return "not running"
-        holder = listener_pid(taken[0].port)
+        holder = listener_pid(taken[0].port, self.host)
         who = describe_pid(holder) if holder else "another process (or one still shutting down)"
         return f"not running; port {taken[0].port} is held by {who}"
 
@@ -351,7 +387,7 @@ class LocalService:
         pid = self.find_pid()
         proc = None
         if pid is not None and self.healthy():
-            return ServiceStatus(self.name, True, True, pid, self.ports, f"already running on {self.address}")
+            return self._status(True, True, pid, f"already running on {self.address}")
         if pid is None:
             self._check_ports_free()
             self.prepare()
@@ -360,7 +396,7 @@ class LocalService:
         self._wait_ready(pid, proc, began)
         elapsed = round(time.monotonic() - began, 1)
         detail = f"ready on {self.address} in {elapsed} s"
-        return ServiceStatus(self.name, True, True, pid, self.ports, detail, startup_s=elapsed)
+        return self._status(True, True, pid, detail, startup_s=elapsed)
 
     def _launch(self) -> subprocess.Popen:
         """Start detached (own session, output to a file) so it outlives this Python process."""
@@ -419,6 +455,16 @@ class LocalService:
             _signal(pid, signal.SIGKILL)
             _wait_gone(pid, 10.0)
         self.pid_file.unlink(missing_ok=True)
+        self._wait_ports_free(PORT_RELEASE_S)
+        return pid
+
+    def kill(self) -> int | None:
+        """SIGKILL, as a crash: no shutdown hook runs. Returns the pid killed (None if none ran)."""
+        pid = self.find_pid()
+        if pid is None:
+            return None
+        _signal(pid, signal.SIGKILL)
+        _wait_gone(pid, 10.0)
         self._wait_ports_free(PORT_RELEASE_S)
         return pid
 

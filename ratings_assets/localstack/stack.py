@@ -1,4 +1,9 @@
-"""Start, stop and report the local Kafka and Cassandra together (and, opt-in, a Spark cluster)."""
+"""Start, stop and report the local Kafka and Cassandra together (and, opt-in, a Spark cluster).
+
+With RATINGS_KAFKA_BROKERS / RATINGS_CASSANDRA_NODES above 1, "kafka" and
+"cassandra" stand for all their nodes, and each node has a name of its own
+(kafka-2, cassandra-3: topology.py) to start, stop or kill it alone.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
+from ratings_assets.localstack import topology
 from ratings_assets.localstack.cassandra import CassandraServer
 from ratings_assets.localstack.config import StackConfig
 from ratings_assets.localstack.errors import StackError
@@ -22,19 +28,51 @@ TITLES = {"kafka": "Kafka", "cassandra": "Cassandra", "spark": "Spark connector"
 
 
 def services(config: StackConfig | None = None) -> dict[str, LocalService]:
+    """Every server by name: the Kafka brokers, the Cassandra nodes, the Spark master and worker."""
     config = config or StackConfig.from_env()
-    return {"kafka": KafkaServer(config), "cassandra": CassandraServer(config),
-            "spark-master": SparkMaster(config), "spark-worker": SparkWorker(config)}
+    topology.check(config)
+    made: dict[str, LocalService] = {}
+    for node in topology.nodes(config, "kafka"):
+        made[node.name] = KafkaServer(config, node.number)
+    for node in topology.nodes(config, "cassandra"):
+        made[node.name] = CassandraServer(config, node.number)
+    made.update({"spark-master": SparkMaster(config), "spark-worker": SparkWorker(config)})
+    return made
 
 
 def _select(names: Iterable[str] | None, config: StackConfig | None,
             default: Iterable[str] = NAMES) -> list[LocalService]:
-    """The requested services in a fixed order (a service after those it requires); unknown names are a user error."""
-    wanted = list(names or default)
-    unknown = sorted(set(wanted) - set(ALL_NAMES))
+    """The requested servers in a fixed order (a server after those it requires); unknown names are a user error.
+
+    A service's name ("kafka") stands for all its nodes; a node's name ("kafka-2") for that node.
+    """
+    config = config or StackConfig.from_env()
+    known = services(config)
+    wanted = set()
+    for name in names or default:
+        if name not in ALL_NAMES and name not in known and name.partition("-")[0] in topology.SERVICES:
+            name = topology.parse_node(name, config).name  # a clear error for a node that does not exist
+        wanted.add(name)
+    unknown = sorted(name for name in wanted if name not in ALL_NAMES and name not in known)
     if unknown:
-        raise StackError(f"unknown service {', '.join(unknown)}; choose from {', '.join(ALL_NAMES)}.")
-    return [service for name, service in services(config).items() if name in wanted]
+        choices = ", ".join(dict.fromkeys([*ALL_NAMES, *known]))
+        raise StackError(f"unknown service {', '.join(unknown)}; choose from {', '.join(ALL_NAMES)} "
+                         f"or a node: {choices}.")
+    return [service for name, service in known.items() if name in wanted or service.service in wanted]
+
+
+def node(name: str, config: StackConfig | None = None) -> LocalService:
+    """One Kafka broker or Cassandra node, by the name `status` gives it."""
+    config = config or StackConfig.from_env()
+    return services(config)[topology.parse_node(name, config).name]
+
+
+def kill(name: str, progress: Progress = print, config: StackConfig | None = None) -> int | None:
+    """kill -9 one node, as a crash would; return its pid (None if it was not running)."""
+    server = node(name, config)
+    pid = server.kill()
+    progress(f"killed {server.name} (pid {pid})" if pid else f"{server.name} was not running")
+    return pid
 
 
 def _resolve(name: str, config: StackConfig, progress: Progress) -> Path:
@@ -73,8 +111,8 @@ def up(names: Iterable[str] | None = None, progress: Progress = print,
     """
     chosen = _select(names, config)
     for service in chosen:
-        if service.name in JAR_SETS:
-            _resolve(service.name, service.config, progress)
+        if service.service in JAR_SETS:
+            _resolve(service.service, service.config, progress)
     with ThreadPoolExecutor(max_workers=len(chosen)) as pool:
         futures: dict[str, Future] = {}
         for service in chosen:  # one thread each, so waiting on a requirement cannot starve it
@@ -101,10 +139,11 @@ def down(names: Iterable[str] | None = None, progress: Progress = print,
     chosen = _select(names, config, default=ALL_NAMES)
     with ThreadPoolExecutor(max_workers=len(chosen)) as pool:
         pids = dict(zip((s.name for s in chosen), pool.map(lambda s: s.stop(), chosen)))
+    kinds = {s.name: s.service for s in chosen}
     for name, pid in pids.items():
         if pid:
             progress(f"stopped {name} (pid {pid})")
-        elif names or name in NAMES:
+        elif names or kinds[name] in NAMES:
             progress(f"{name} was not running")
     return pids
 
@@ -114,4 +153,5 @@ def status(names: Iterable[str] | None = None, config: StackConfig | None = None
     if not names:
         optional = services(config)
         names = [*NAMES, *(name for name in SPARK_NAMES if optional[name].find_pid(clean=False) is not None)]
+
     return {service.name: service.status() for service in _select(names, config)}

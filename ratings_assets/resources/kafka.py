@@ -12,6 +12,7 @@ from kafka.admin import NewTopic
 from kafka.errors import KafkaTimeoutError, TopicAlreadyExistsError
 
 from ratings_assets import settings
+from ratings_assets.localstack.topology import min_insync_replicas
 
 # kafka-python spells a librdkafka option with `_` for `.`, except these.
 _KAFKA_PYTHON_NAMES = {"sasl.username": "sasl_plain_username", "sasl.password": "sasl_plain_password"}
@@ -76,10 +77,14 @@ class KafkaResource(dg.ConfigurableResource):
             client.close()
 
     def ensure_topic(self, name: str, partitions: int, replication: int, config: dict[str, str] | None = None) -> dict:
-        """Create the topic if missing; returns its actual partition count and config."""
+        """Create the topic if missing; returns its actual partition count and config.
+
+        With three copies or more, acks=all waits for two in sync, so one broker may fail without a loss or a stop.
+        """
+        config = {"min.insync.replicas": str(min_insync_replicas(replication)), **(config or {})}
         with self.admin() as admin:
             try:
-                admin.create_topics([NewTopic(name, partitions, replication, topic_configs=config or {})])
+                admin.create_topics([NewTopic(name, partitions, replication, topic_configs=config)])
             except TopicAlreadyExistsError:
                 pass
             described = admin.describe_topics([name])[0]

@@ -38,6 +38,7 @@ from ratings_assets.streaming.checkpoint_lock import checkpoint_lock
 from ratings_assets.streaming.config import StreamConfig
 from ratings_assets.streaming.dead_letters import DeadLetter, DeadLetterWriter
 from ratings_assets.streaming.progress import progress_summary
+from ratings_assets.streaming.retry import with_retries, write_attempts
 from ratings_assets.streaming.validation import ENRICHED_SCHEMA, ValidateAndEnrich
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,7 @@ class BatchWriter:
         self.dead_letters = DeadLetterWriter(
             {**kafka.librdkafka_options(), "client.id": "ratings-dead-letters"}, kafka.topic, kafka.dead_letter_topic)
         self.table_options = {"keyspace": cassandra.keyspace, **cassandra.spark_options()}
+        self.write_attempts = write_attempts(cassandra.hosts)
         # What batches stored since the last drain(); foreachBatch runs on another thread.
         self._pending: list[BatchSummary] = []
         self._lock = threading.Lock()
@@ -172,17 +174,14 @@ class BatchWriter:
         timer.done(USERS_BY_HOUR_TABLE)
 
     def _save(self, frame: DataFrame, table: str) -> None:
-        """Append `frame` to `table`; its Spark jobs are named after the table (Spark UI, the benchmark)."""
+        """Append (upsert) the rows; written again if a Cassandra node went away meanwhile (retry.py).
+        Its Spark jobs are named after the table (Spark UI, the benchmark)."""
         context = frame.sparkSession.sparkContext
         description = context.getLocalProperty("spark.job.description")
         context.setJobDescription(f"save {table}")
         try:
-            (
-                frame.write.format(CASSANDRA_FORMAT)
-                .options(table=table, **self.table_options)
-                .mode("append")
-                .save()
-            )
+            writer = frame.write.format(CASSANDRA_FORMAT).options(table=table, **self.table_options).mode("append")
+            with_retries(writer.save, f"writing {table}", attempts=self.write_attempts)
         finally:
             context.setJobDescription(description)
 

@@ -34,7 +34,7 @@ from ratings_assets.paths import REPO_ROOT
 from ratings_assets.streaming.supervisor import SupervisorState
 from ratings_assets_tests.conftest import wait_for
 from ratings_assets_tests.streaming.accounting import assert_exactly_once
-from ratings_assets_tests.streaming.test_faults_integration import Generator
+from ratings_assets_tests.streaming.harness import Generator
 from ratings_assets_tests.streaming.topics import read_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos]

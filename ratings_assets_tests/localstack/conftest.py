@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import pytest
 
+from ratings_assets.localstack import cassandra as cassandra_module, kafka as kafka_module
 from ratings_assets.localstack.config import StackConfig
+from ratings_assets.localstack.java import JavaInfo
 
 
 def free_port() -> int:
@@ -31,3 +34,17 @@ def tmp_config(tmp_path) -> StackConfig:
         spark_worker_ui_port=free_port(),
         start_timeout_s=10,
     )
+
+
+@pytest.fixture
+def no_java(monkeypatch):
+    """Command building must not run a real java: pretend one was found."""
+    fake = JavaInfo(Path("/opt/jdk/bin/java"), "17.0.9", 17)
+    monkeypatch.setattr(kafka_module, "find_java", lambda *a, **k: fake)
+    monkeypatch.setattr(cassandra_module, "find_java", lambda *a, **k: fake)
+
+
+def properties(text: str) -> dict[str, str]:
+    """A rendered .properties file as a dict (comments and blank lines left out)."""
+    lines = [line for line in text.splitlines() if line and not line.startswith("#")]
+    return dict(line.split("=", 1) for line in lines)

@@ -1,34 +1,22 @@
 """The generated config files carry the configured ports and paths and are well-formed."""
 
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
 import yaml
 
-from ratings_assets.localstack import cassandra as cassandra_module, kafka as kafka_module
-from ratings_assets.localstack.java import JavaInfo
-
+from ratings_assets.localstack import kafka as kafka_module
 from ratings_assets.localstack.cassandra import CassandraServer
 from ratings_assets.localstack.kafka import KafkaServer, new_cluster_id
+from ratings_assets_tests.localstack.conftest import properties
 
 
-@pytest.fixture(autouse=True)
-def no_java(monkeypatch):
-    """Command building must not run a real java: pretend one was found."""
-    fake = JavaInfo(Path("/opt/jdk/bin/java"), "17.0.9", 17)
-    monkeypatch.setattr(kafka_module, "find_java", lambda *a, **k: fake)
-    monkeypatch.setattr(cassandra_module, "find_java", lambda *a, **k: fake)
-
-
-def _props(text: str) -> dict[str, str]:
-    lines = [line for line in text.splitlines() if line and not line.startswith("#")]
-    return dict(line.split("=", 1) for line in lines)
+pytestmark = pytest.mark.usefixtures("no_java")
 
 
 def test_server_properties(tmp_config):
     kafka = KafkaServer(tmp_config)
-    props = _props(kafka.render_properties())
+    props = properties(kafka.render_properties())
     host, port, cport = "127.0.0.1", tmp_config.kafka_port, tmp_config.kafka_controller_port
     assert props["process.roles"] == "broker,controller"
     assert props["node.id"] == "1"
@@ -48,7 +36,7 @@ def test_server_properties(tmp_config):
 
 def test_kafka_log4j_writes_to_logs_dir(tmp_config):
     kafka = KafkaServer(tmp_config)
-    props = {k.strip(): v.strip() for k, v in _props(kafka.render_log4j()).items()}
+    props = {k.strip(): v.strip() for k, v in properties(kafka.render_log4j()).items()}
     assert props["appender.file.fileName"] == str(kafka.logs_dir / "server.log")
     assert props["rootLogger.level"] == "INFO"
     assert [k for k in props if k.startswith("rootLogger.appenderRef")] == ["rootLogger.appenderRef.file.ref"]

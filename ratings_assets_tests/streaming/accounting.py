@@ -16,12 +16,14 @@ from ratings_assets_tests.stored_rows import user_hours_of_index, user_hours_of_
 from ratings_assets_tests.streaming.topics import headers_of, read_topic
 
 if TYPE_CHECKING:
-    from ratings_assets_tests.streaming.test_faults_integration import Outcome
+    from ratings_assets_tests.streaming.harness import Outcome
 
 
 def assert_exactly_once(ledger: Outcome, bootstrap_servers: str, topic: str, dlq_topic: str,
                         cassandra: CassandraResource, what: str) -> dict[str, int]:
-    """Rows == acknowledged valid events; dead letters, by key, == acknowledged invalid ones. Returns the counts."""
+    """Rows == acknowledged valid events; dead letters, by key, == acknowledged invalid ones.
+
+    Returns the counts: rows, acknowledged, lost, duplicated, unexpected, dead letters."""
     assert not ledger.failed, f"{len(ledger.failed)} sends failed, e.g. {next(iter(ledger.failed.values()))}"
     # Nothing the producer was told is acknowledged went missing, and its retries wrote nothing twice.
     source = read_topic(bootstrap_servers, topic)
@@ -32,8 +34,12 @@ def assert_exactly_once(ledger: Outcome, bootstrap_servers: str, topic: str, dlq
         stored = [row.event_id for row in session.execute("SELECT event_id FROM records", timeout=120)]
         indexed = user_hours_of_index(session, cassandra.keyspace)
         partitions = user_hours_of_records(session, cassandra.keyspace)
-    assert len(stored) == len(set(stored)), f"{what}: an event stored twice"
-    assert set(stored) == ledger.acked_event_ids
+    expected_ids = ledger.acked_event_ids
+    counts = {"rows": len(stored), "acknowledged": len(expected_ids), "lost": len(expected_ids - set(stored)),
+              "duplicated": len(stored) - len(set(stored)), "unexpected": len(set(stored) - expected_ids)}
+    print(what, counts, flush=True)  # before the checks, so a failure still shows them
+    assert counts["duplicated"] == 0, f"{what}: an event stored twice"
+    assert set(stored) == expected_ids
     assert indexed == partitions, f"{what}: the users_by_hour index does not match the partitions of records"
 
     expected = ledger.acked_dead_letters
@@ -47,4 +53,4 @@ def assert_exactly_once(ledger: Outcome, bootstrap_servers: str, topic: str, dlq
         headers = headers_of(letter)
         assert letter.value == value and headers["reason"].decode() == reason
         assert f"{int(headers['source_partition'])}:{int(headers['source_offset'])}" == letter.key.decode()
-    return {"rows": len(stored), "dead_letters": len(keys)}
+    return {**counts, "dead_letters": len(keys)}
