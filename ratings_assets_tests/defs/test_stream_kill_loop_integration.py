@@ -37,7 +37,7 @@ from ratings_assets_tests.streaming.accounting import assert_exactly_once
 from ratings_assets_tests.streaming.harness import Generator
 from ratings_assets_tests.streaming.topics import read_topic
 
-pytestmark = [pytest.mark.integration, pytest.mark.chaos]
+pytestmark = [pytest.mark.integration, pytest.mark.chaos, pytest.mark.soak]
 
 KILLS = 10
 KILL_EVERY_S = 60  # counted from the previous kill
