@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -237,3 +239,14 @@ def stream_config(services: Services, names: Names, topic: str, purpose: str, **
         cassandra=services.cassandra_for(names.keyspace),
         config=StreamConfig(checkpoint_dir=names.checkpoint(purpose), query_name=f"bench_{purpose}", **changes),
     )
+
+
+def stop_group(process, first: int = signal.SIGTERM, timeout_s: float = 30) -> None:
+    """Stop a child started in its own session: `first` to its whole group, then SIGKILL if it lingers."""
+    if process.poll() is None:
+        os.killpg(process.pid, first)
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)

@@ -30,7 +30,7 @@ from pathlib import Path
 from kafka import KafkaConsumer, TopicPartition
 
 from bench.baseline import TABLE, TABLE_CQL
-from bench.env import Hours, Names, Services, isolated
+from bench.env import Hours, Names, Services, isolated, stop_group
 from bench.generator import Workload, preload
 from bench.stats import Spread, paired_ratios
 from ratings_assets import settings
@@ -124,19 +124,8 @@ def launch(contender: str, command: list[str], env: dict[str, str], has_first: C
             time.sleep(0.25)
         raise RuntimeError(f"{contender} did not store the last row within {timeout_s:g} s:\n{''.join(output[-30:])}")
     finally:
-        _stop(process)
+        stop_group(process, signal.SIGINT)  # Ctrl-C, as a user stops it
         reader.join(timeout=10)
-
-
-def _stop(process: subprocess.Popen) -> None:
-    """Ctrl-C, as a user stops it; killed if it does not end."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 class HeadToHead:

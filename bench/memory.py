@@ -18,6 +18,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from bench.env import stop_group
 from ratings_assets.paths import REPO_ROOT
 
 KIB = 1024
@@ -107,7 +108,7 @@ def dagster_webserver_peak(seconds: float = 20.0, start_timeout_s: float = 180.0
             figures = {"webserver": peak_bytes(proc.pid) or 0, "code_servers": total_peak(children),
                        "processes": 1 + len(children), "answered_s": round(answered, 1) if ready else None}
         finally:
-            _stop_group(proc)
+            stop_group(proc)
             log.close()
     return figures
 
@@ -131,13 +132,3 @@ def _wait_http(url: str, proc: subprocess.Popen, timeout_s: float) -> bool:
     return False
 
 
-def _stop_group(proc: subprocess.Popen) -> None:
-    import signal
-
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
