@@ -42,7 +42,8 @@ run: setup
 	$(RATINGS) demo
 
 # CI's layers. Not in them yet: the cluster's node faults (make cluster: its broker-kill scenario is not
-# reliable yet) and the ten-kill soak of the supervisor (make chaos: it has not passed on this machine yet).
+# reliable yet) and the ten-kill soak of the supervisor (make chaos: 10 minutes, and slower than its limits when
+# the machine is shared).
 CI_INTEGRATION := integration and not cluster and not soak
 
 test: setup
