@@ -129,7 +129,7 @@ def cancel_stream(ui_url: str) -> None:
         print(f"  could not terminate the streaming run through the UI ({exc}); stopping Dagster ends it", flush=True)
 
 
-def _stop(children: dict[str, subprocess.Popen], ui_url: str) -> None:
+def _stop(children: dict[str, subprocess.Popen], ui_url: str, dagster_home: Path) -> None:
     # A second Ctrl-C must not cut the clean-up short and leave children running.
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, signal.SIG_IGN)
@@ -143,28 +143,64 @@ def _stop(children: dict[str, subprocess.Popen], ui_url: str) -> None:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
-        # Dagster's processes (webserver, daemon, code server, log tailers) end after `dg dev` itself:
-        # wait a little for the child's whole session, then make sure nothing outlives `make run`.
-        deadline = time.monotonic() + 15
-        while (left := session_members(proc.pid)) and time.monotonic() < deadline:
-            time.sleep(1)
-        for pid in left:
-            os.kill(pid, signal.SIGKILL)
-        print(f"  stopped {name}" + (f" (killed {len(left)} process(es) that did not stop)" if left else ""),
+            proc.wait()
+        killed = end_session(proc.pid)
+        print(f"  stopped {name}" + (f" (killed {killed} process(es) that did not stop)" if killed else ""),
               flush=True)
+    cancel_leftover_stream_runs(dagster_home)
+
+
+def end_session(sid: int, grace_s: float = 15, kill_s: float = 10) -> int:
+    """Let a child's session end (Dagster's webserver, daemon, code server and runs end after `dg dev`), then
+    kill what is left, again and again: a process can fork while its parent is killed (a run worker starting
+    Spark). Returns when every process is gone, zombies reaped included, or after `kill_s`; and how many
+    processes had to be killed."""
+    deadline = time.monotonic() + grace_s
+    while session_members(sid) and time.monotonic() < deadline:
+        time.sleep(1)
+    killed: set[int] = set()
+    deadline = time.monotonic() + kill_s
+    while (left := _session_states(sid)) and time.monotonic() < deadline:
+        for pid in [pid for pid, state in left.items() if state != "Z"]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            killed.add(pid)
+        time.sleep(0.2)
+    return len(killed)
+
+
+def cancel_leftover_stream_runs(dagster_home: Path) -> None:
+    """Mark canceled a stream run whose process is gone but which Dagster still shows active (the supervisor
+    may relaunch the stream while Dagster stops), so the UI and the next supervisor see no phantom run."""
+    import dagster as dg
+
+    from ratings_assets.defs.stream_job import STREAM_JOB
+
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        active = [dg.DagsterRunStatus(status) for status in dagster_api.ACTIVE]
+        for record in instance.get_run_records(dg.RunsFilter(job_name=STREAM_JOB, statuses=active)):
+            instance.report_run_canceled(record.dagster_run, "`make run` stopped while this run was starting")
+            print(f"  marked the stream run {record.dagster_run.run_id} canceled: it was starting", flush=True)
 
 
 def session_members(sid: int) -> list[int]:
-    """Processes still in the session `sid` (each child runs in a session of its own)."""
-    members = []
+    """Processes still running in the session `sid` (each child runs in a session of its own); not zombies,
+    which are dead and only wait to be reaped."""
+    return [pid for pid, state in _session_states(sid).items() if state != "Z"]
+
+
+def _session_states(sid: int) -> dict[int, str]:
+    states = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rpartition(")")[2].split()
         except OSError:
             continue  # ended meanwhile
         if int(fields[3]) == sid:  # after the name: state, ppid, pgrp, session
-            members.append(int(stat.parent.name))
-    return members
+            states[int(stat.parent.name)] = fields[0]
+    return states
 
 
 def raise_interrupt(signum, _frame):
@@ -196,7 +232,8 @@ def _run(options: DemoOptions, state_dir: Path) -> int:
 
     log_dir = state_dir / "demo"
     log_dir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "DAGSTER_HOME": str(prepare_dagster_home()),
+    dagster_home = prepare_dagster_home()
+    env = {**os.environ, "DAGSTER_HOME": str(dagster_home),
            "RATINGS_TRIGGER_SECONDS": str(options.trigger_seconds),
            settings.HOURLY_START.env: settings.HOURLY_START.value() if settings.HOURLY_START.is_set()
            else pinned_hourly_start(log_dir, options.past_hours)}
@@ -228,6 +265,6 @@ def _run(options: DemoOptions, state_dir: Path) -> int:
         print("\nstopping…", flush=True)
         return 0
     finally:
-        _stop(children, ui_url)
+        _stop(children, ui_url, dagster_home)
         if started:
             stack.down(started)

@@ -25,7 +25,7 @@ import dagster as dg
 import pytest
 
 from ratings_assets.core.hours import HOUR, hour_of, partition_key
-from ratings_assets.demo import session_members
+from ratings_assets.demo import end_session
 from ratings_assets.defs.hourly import HOURLY_KEY
 from ratings_assets.defs.records import RECORDS_KEY
 from ratings_assets.defs.stream_job import STREAM_JOB
@@ -73,8 +73,7 @@ def demo(services, isolated, tmp_path_factory):
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=30)
             for child in children:
-                for pid in session_members(int(child)):
-                    os.kill(pid, signal.SIGKILL)
+                end_session(int(child), grace_s=0)
 
 
 def _printed(demo) -> str:

@@ -11,7 +11,6 @@ are mixed in, so the dead letters are accounted for as exactly as the rows.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import statistics
@@ -29,7 +28,7 @@ from ratings_assets.core.hours import hour_of, partition_key
 from ratings_assets.dagster_home import prepare_dagster_home
 from ratings_assets.defs.records import RECORDS_KEY
 from ratings_assets.defs.stream_job import STREAM_JOB
-from ratings_assets.demo import DemoOptions, session_members
+from ratings_assets.demo import DemoOptions, end_session, session_members
 from ratings_assets.paths import REPO_ROOT
 from ratings_assets.streaming.supervisor import SupervisorState
 from ratings_assets_tests.conftest import wait_for
@@ -89,15 +88,10 @@ def daemon(services, isolated, kafka, cassandra, tmp_path, monkeypatch):
             proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
             pass  # killed below, with whatever else of its session is left
-        deadline = time.monotonic() + 30
-        while (left := session_members(proc.pid)) and time.monotonic() < deadline:
-            for pid in left:
-                with contextlib.suppress(ProcessLookupError):  # ended meanwhile
-                    os.kill(pid, signal.SIGKILL)
-            time.sleep(1)
+        end_session(proc.pid, grace_s=30)
         proc.wait(timeout=10)
         instance.dispose()
-        assert not left, f"processes of the daemon's session outlived it: {left}"
+        assert not (left := session_members(proc.pid)), f"processes of the daemon's session outlived it: {left}"
 
 
 def storing_run(instance: dg.DagsterInstance, other_than: str | None = None) -> StreamRun | None:
