@@ -30,7 +30,6 @@ def _forker() -> subprocess.Popen:
 def test_end_session_kills_a_session_that_forks_while_it_is_killed():
     proc = _forker()
     try:
-        assert len(session_members(proc.pid)) >= 4
         os.killpg(proc.pid, signal.SIGTERM)  # ignored by the loop; its `sleep`s die, the loop starts more
         killed = end_session(proc.pid, grace_s=0.5)
         proc.wait(timeout=5)

@@ -45,6 +45,12 @@ class CassandraResource(dg.ConfigurableResource):
             "spark.cassandra.connection.port": str(self.port),
             "spark.cassandra.output.consistency.level": self.consistency,
             "spark.cassandra.input.consistency.level": self.consistency,
+            # A node back from a restart is used again within seconds, not after the connector's reconnection
+            # back-off has grown towards its default minute: until then every write finds no node to take it.
+            "spark.cassandra.connection.reconnectionDelayMS.min": "500",
+            "spark.cassandra.connection.reconnectionDelayMS.max": "4000",
+            # A write to a node that went away fails (and is tried again) well before the default two minutes.
+            "spark.cassandra.read.timeoutMS": "30000",
         }
         if self.username:
             options.update({"spark.cassandra.auth.username": self.username,

@@ -49,6 +49,11 @@ CASSANDRA_FORMAT = "org.apache.spark.sql.cassandra"
 # (a 1,000-message batch read took 1.2 s, 0.2 s with 10 ms), and 10,000 records a poll instead of 500 save
 # round trips. Together: read + validate 6.6 -> 5.5 s per 1M events (docs/benchmarks/tuning.md).
 SOURCE_CONSUMER_OPTIONS = {"kafka.fetch.max.wait.ms": "10", "kafka.max.poll.records": "10000"}
+# When a broker dies. The driver lists the topic's offsets with Kafka's AdminClient, which (kafka-clients 3.4)
+# keeps asking the dead leader until `default.api.timeout.ms` (a minute by default) before Spark asks again
+# with fresh metadata: the query would wait that long after every election.
+SOURCE_FAILOVER_OPTIONS = {"kafka.request.timeout.ms": "10000", "kafka.default.api.timeout.ms": "15000",
+                           "fetchOffset.retryIntervalMs": "500"}
 
 
 def broadcast_catalog(spark: SparkSession, catalog_path: str) -> Broadcast:
@@ -195,7 +200,7 @@ def start_query(spark: SparkSession, kafka: KafkaResource, cassandra: CassandraR
     timer.done("catalog")
     source = (
         spark.readStream.format("kafka")
-        .options(**kafka.spark_source_options(), **SOURCE_CONSUMER_OPTIONS)
+        .options(**kafka.spark_source_options(), **SOURCE_CONSUMER_OPTIONS, **SOURCE_FAILOVER_OPTIONS)
         .option("subscribe", kafka.topic)
         .option("startingOffsets", config.starting_offsets)
         .option("maxOffsetsPerTrigger", str(config.max_offsets_per_trigger))

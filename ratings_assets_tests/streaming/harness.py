@@ -250,6 +250,19 @@ class StreamProcess:
                 pass
         self.kill9()  # and whatever is left of its process group
 
+    def thread_dump(self) -> str:
+        """Where the stream's JVM is stuck: its threads' stacks (jstack), saved next to the log; the file's path,
+        for a failure message."""
+        if not self.alive():
+            return "no thread dump: the stream is not running"
+        java = subprocess.run(["pgrep", "-s", str(self.proc.pid), "java"], capture_output=True, text=True).stdout.split()
+        if not java:
+            return "no thread dump: the stream has no JVM"
+        dump = self.log.with_name(f"{self.log.stem}.threads-{time.strftime('%H%M%S')}.txt")
+        with dump.open("wb") as out:
+            subprocess.run(["jstack", java[0]], stdout=out, stderr=subprocess.STDOUT, timeout=60, check=False)
+        return f"the stream's threads: {dump}"
+
     def tail(self, lines: int = 30) -> str:
         text = self.log.read_text(errors="replace") if self.log.exists() else ""
         keep = [line for line in text.splitlines() if not line.startswith(("\t", " "))]
@@ -364,7 +377,8 @@ class Pipeline:
                     return
             time.sleep(1)
         raise AssertionError(f"{self.scenario}: not drained in {timeout_s} s: {rows} rows of {want_rows}, "
-                             f"{len(letters or ())} dead letters of {len(want_letters)}\n{self.stream.tail()}")
+                             f"{len(letters or ())} dead letters of {len(want_letters)}; {self.stream.thread_dump()}"
+                             f"\n{self.stream.tail()}")
 
     def assert_exactly_once(self, **extra) -> dict:
         """Rows == acknowledged valid events; dead letters, by key, == acknowledged invalid ones (accounting.py).
