@@ -43,8 +43,8 @@ def is_transient(error: BaseException) -> bool:
 
 def with_retries(action: Callable[[], T], what: str, attempts: int = ATTEMPTS, first_pause_s: float = FIRST_PAUSE_S,
                  transient: Callable[[BaseException], bool] = is_transient,
-                 sleep: Callable[[float], None] = time.sleep) -> T:
-    """Run `action`; on a transient error, again after 2, 4, 8 s, up to `attempts` runs in all."""
+                 sleep: Callable[[float], None] = time.sleep, before_retry: Callable[[], None] = lambda: None) -> T:
+    """Run `action`; on a transient error, `before_retry()` and again after 2, 4, 8 s, up to `attempts` runs."""
     pause = first_pause_s
     for attempt in range(1, attempts + 1):
         try:
@@ -56,5 +56,6 @@ def with_retries(action: Callable[[], T], what: str, attempts: int = ATTEMPTS, f
             log.warning("%s failed (attempt %d of %d), trying again in %.0f s: %s", what, attempt, attempts, pause,
                         first_line[:300])
             sleep(pause)
+            before_retry()
             pause *= 2
     raise AssertionError("unreachable")

@@ -30,6 +30,20 @@ def test_a_transient_error_is_retried_with_doubling_pauses():
     assert len(calls) == 3 and pauses == [2.0, 4.0]
 
 
+def test_each_retry_is_prepared_after_its_pause():
+    """The connector's sessions are closed between a failure and the next attempt (job.close_idle_sessions)."""
+    steps = []
+
+    def action():
+        steps.append("attempt")
+        if steps.count("attempt") < 3:
+            raise RuntimeError(SHUTTING_DOWN)
+
+    with_retries(action, "writing records", sleep=lambda s: steps.append(f"pause {s:g}"),
+                 before_retry=lambda: steps.append("fresh sessions"))
+    assert steps == ["attempt", "pause 2", "fresh sessions", "attempt", "pause 4", "fresh sessions", "attempt"]
+
+
 def test_it_gives_up_after_the_last_attempt():
     pauses = []
     with pytest.raises(RuntimeError, match="Server is shutting down"):
