@@ -37,6 +37,7 @@ from ratings_assets.resources.spark import SparkResource
 from ratings_assets.streaming.checkpoint_lock import checkpoint_lock
 from ratings_assets.streaming.config import StreamConfig
 from ratings_assets.streaming.dead_letters import DeadLetter, DeadLetterWriter
+from ratings_assets.streaming.hour_index import INDEX_SCHEMA, distinct_rows
 from ratings_assets.streaming.progress import progress_summary
 from ratings_assets.streaming.retry import with_retries, write_attempts
 from ratings_assets.streaming.validation import ENRICHED_SCHEMA, ValidateAndEnrich
@@ -61,12 +62,18 @@ def broadcast_catalog(spark: SparkSession, catalog_path: str) -> Broadcast:
     return spark.sparkContext.broadcast(read_catalog_table(Path(catalog_path)))
 
 
-def rejected_messages(enriched: DataFrame) -> list[DeadLetter]:
-    """The batch's rejects, brought to the driver (a partition at a time) for the transactional write."""
+# Up to this many rejects a batch are brought to the driver in one Spark job; more come a partition at a
+# time (one job each), so a batch of garbage cannot exhaust the driver's memory.
+REJECTS_AT_ONCE = 50_000
+
+
+def rejected_messages(enriched: DataFrame, count: int) -> list[DeadLetter]:
+    """The batch's `count` rejects, brought to the driver for the transactional write."""
     rejected = enriched.where(F.col("error").isNotNull()).select("partition", "offset", "value", "error", "error_detail")
+    rows = rejected.collect() if count <= REJECTS_AT_ONCE else rejected.toLocalIterator()
     return [DeadLetter(row.partition, row.offset, None if row.value is None else bytes(row.value), row.error,
                        row.error_detail)
-            for row in rejected.toLocalIterator()]
+            for row in rows]
 
 
 @dataclass(frozen=True)
@@ -132,7 +139,7 @@ class BatchWriter:
             summary = BatchSummary.from_counts(batch_id, counts)
             # Dead letters go last, after every row of the batch is stored.
             if summary.rejected:
-                self.dead_letters.write(rejected_messages(enriched))
+                self.dead_letters.write(rejected_messages(enriched, sum(summary.rejected.values())))
             timer.done("dead_letters")
         finally:
             enriched.unpersist()
@@ -174,8 +181,8 @@ class BatchWriter:
         timer = timer or StepTimer()
         self._save(valid.select(*RECORDS_COLUMNS), RECORDS_TABLE)
         timer.done(RECORDS_TABLE)
-        # Each task de-duplicates its own rows before the (small) shuffle: one write per user, hour and batch.
-        self._save(valid.select(*USERS_BY_HOUR_COLUMNS).dropDuplicates(), USERS_BY_HOUR_TABLE)
+        # One write per user, hour and batch, each task dropping its own repeats (hour_index.py).
+        self._save(valid.select(*USERS_BY_HOUR_COLUMNS).mapInArrow(distinct_rows, INDEX_SCHEMA), USERS_BY_HOUR_TABLE)
         timer.done(USERS_BY_HOUR_TABLE)
 
     def _save(self, frame: DataFrame, table: str) -> None:
@@ -186,9 +193,17 @@ class BatchWriter:
         context.setJobDescription(f"save {table}")
         try:
             writer = frame.write.format(CASSANDRA_FORMAT).options(table=table, **self.table_options).mode("append")
-            with_retries(writer.save, f"writing {table}", attempts=self.write_attempts)
+            with_retries(writer.save, f"writing {table}", attempts=self.write_attempts,
+                         before_retry=lambda: close_idle_sessions(frame.sparkSession))
         finally:
             context.setJobDescription(description)
+
+
+def close_idle_sessions(spark: SparkSession) -> None:
+    """Close the Cassandra connector's idle sessions, so a retried write opens a new one. The failed write's
+    session may keep its control connection on a node that restarted, and the schema lookup every write
+    begins with then waits on it without end (seen in a thread dump of a rolling restart)."""
+    spark.sparkContext._jvm.com.datastax.spark.connector.cql.CassandraConnector.evictCache()
 
 
 def start_query(spark: SparkSession, kafka: KafkaResource, cassandra: CassandraResource,
