@@ -67,6 +67,27 @@ def not_yet_written(letters: Iterable[DeadLetter], marks: dict[int, int]) -> lis
     return [letter for letter in letters if letter.offset >= marks.get(letter.partition, 0)]
 
 
+# What a broker's death looks like to a client until the new leaders are known: worth asking again.
+FAILOVER_ERRORS = frozenset({KafkaError._UNKNOWN_PARTITION, KafkaError._TIMED_OUT, KafkaError._TRANSPORT,
+                             KafkaError._ALL_BROKERS_DOWN, KafkaError.LEADER_NOT_AVAILABLE,
+                             KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.REQUEST_TIMED_OUT})
+
+
+def during_failover(action, timeout_s: float, what: str, pause_s: float = 1.0, clock=time.monotonic,
+                    sleep=time.sleep):
+    """`action()`, asked again while Kafka answers as it does during a leader election, for up to `timeout_s`."""
+    deadline = clock() + timeout_s
+    while True:
+        try:
+            return action()
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+            if error is None or error.code() not in FAILOVER_ERRORS or clock() + pause_s > deadline:
+                raise
+            log.warning("%s: %s; asking again in %.0f s", what, error.str(), pause_s)
+            sleep(pause_s)
+
+
 def writer_id(source_topic: str, dlq_topic: str) -> str:
     """Transactional id of the one writer from `source_topic` to `dlq_topic`."""
     return f"ratings-dead-letters.{source_topic}.{dlq_topic}"
@@ -151,7 +172,8 @@ class DeadLetterWriter:
                              "enable.auto.commit": False, "log_level": 2})
         try:
             partition = TopicPartition(self.marks_topic, 0)
-            low, high = consumer.get_watermark_offsets(partition, timeout=self.timeout_s)
+            low, high = during_failover(lambda: consumer.get_watermark_offsets(partition, timeout=10),
+                                        self.timeout_s, f"reading the ends of {self.marks_topic}")
             marks: dict[int, int] = {}
             consumer.assign([TopicPartition(self.marks_topic, 0, low)])
             deadline = time.monotonic() + self.timeout_s

@@ -5,7 +5,10 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ratings_assets.streaming.dead_letters import DeadLetter, marks_after, not_yet_written, writer_id
+import pytest
+from confluent_kafka import KafkaError, KafkaException
+
+from ratings_assets.streaming.dead_letters import DeadLetter, during_failover, marks_after, not_yet_written, writer_id
 
 
 def letter(partition: int, offset: int) -> DeadLetter:
@@ -49,3 +52,48 @@ def test_batches_in_offset_order_each_letter_is_sent_exactly_once_however_often_
         sent += todo
         marks = marks_after(batch, marks)
     assert sorted(sent, key=lambda d: (d.partition, d.offset)) == sorted(batch1 + batch2, key=lambda d: (d.partition, d.offset))
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def failing(times: int, code: int):
+    calls = []
+
+    def action():
+        calls.append(1)
+        if len(calls) <= times:
+            raise KafkaException(KafkaError(code))
+        return (0, 42)
+    return action, calls
+
+
+def test_an_election_s_unknown_partition_is_asked_again_until_answered():
+    clock = FakeClock()
+    action, calls = failing(5, KafkaError._UNKNOWN_PARTITION)
+    assert during_failover(action, 60, "reading", clock=clock, sleep=clock.sleep) == (0, 42)
+    assert len(calls) == 6 and clock.now == 5.0
+
+
+def test_failover_errors_are_asked_again_only_until_the_timeout():
+    clock = FakeClock()
+    action, calls = failing(100, KafkaError.LEADER_NOT_AVAILABLE)
+    with pytest.raises(KafkaException):
+        during_failover(action, 10, "reading", clock=clock, sleep=clock.sleep)
+    assert clock.now == 10 and len(calls) == 11  # at 0, 1, … 10 s
+
+
+def test_any_other_error_fails_at_once():
+    clock = FakeClock()
+    action, calls = failing(1, KafkaError.TOPIC_AUTHORIZATION_FAILED)
+    with pytest.raises(KafkaException):
+        during_failover(action, 60, "reading", clock=clock, sleep=clock.sleep)
+    assert len(calls) == 1 and clock.now == 0.0
