@@ -165,15 +165,19 @@ class DeadLetterWriter:
                 raise
 
     def _committed_marks(self) -> dict[int, int]:
-        """The marks topic read to its end, committed records only; the last mark of each partition wins."""
-        if self._marks is not None:
-            return self._marks
+        """The marks topic read to its end, committed records only; the last mark of each partition wins.
+        Read again by a new consumer while Kafka answers as during an election: a consumer that asked while
+        the partition had no leader can keep calling it unknown."""
+        if self._marks is None:
+            self._marks = during_failover(self._read_marks, self.timeout_s, f"reading {self.marks_topic}")
+        return self._marks
+
+    def _read_marks(self) -> dict[int, int]:
         consumer = Consumer({**self.options, "group.id": self.id, "isolation.level": "read_committed",
                              "enable.auto.commit": False, "log_level": 2})
         try:
             partition = TopicPartition(self.marks_topic, 0)
-            low, high = during_failover(lambda: consumer.get_watermark_offsets(partition, timeout=10),
-                                        self.timeout_s, f"reading the ends of {self.marks_topic}")
+            low, high = consumer.get_watermark_offsets(partition, timeout=10)
             marks: dict[int, int] = {}
             consumer.assign([TopicPartition(self.marks_topic, 0, low)])
             deadline = time.monotonic() + self.timeout_s
@@ -183,7 +187,6 @@ class DeadLetterWriter:
                 for message in consumer.consume(1000, timeout=1.0):
                     if message.error() is None and message.key().startswith(self._mark_prefix):
                         marks[int(message.key().removeprefix(self._mark_prefix))] = int(message.value())
-            self._marks = marks
+            return marks
         finally:
             consumer.close()
-        return self._marks
