@@ -10,8 +10,9 @@ when the next writer starts, so readers using `isolation.level=read_committed`
 never see its letters.
 
 librdkafka (confluent-kafka) runs the transactions: every step has a timeout,
-so a broker that goes away fails the batch (and the query restarts) instead
-of hanging it. (Committing the marks as consumer-group offsets instead was
+so a broker that goes away never hangs the batch. A transaction cut short
+while the cluster elects new leaders is written again by a new producer; past
+that, the batch fails (and the query restarts). (Committing the marks as consumer-group offsets instead was
 tried: after a broker restart the group coordinator fenced every new writer.)
 """
 
@@ -106,9 +107,14 @@ class DeadLetterWriter:
         self._marks: dict[int, int] | None = None  # read from Kafka once, then kept in step
 
     def write(self, letters: list[DeadLetter]) -> int:
-        """Send the letters not written yet; returns how many were sent."""
+        """Send the letters not written yet; returns how many were sent. A transaction that a broker's death
+        cuts short (its coordinator or a leader gone) is written again by a new producer, which fences the old
+        one and aborts what it left open: readers never see those letters twice."""
         if not letters:
             return 0
+        return during_failover(lambda: self._write_once(letters), 2 * self.timeout_s, "writing dead letters")
+
+    def _write_once(self, letters: list[DeadLetter]) -> int:
         try:
             producer = self._transactional_producer()  # first: an earlier writer's transaction is settled by now
             marks = self._committed_marks()
@@ -120,7 +126,7 @@ class DeadLetterWriter:
             for partition, offset in sorted(after.items()):
                 if offset != marks.get(partition):
                     self._produce(producer, self.marks_topic, str(offset).encode(), self._mark_key(partition))
-            producer.commit_transaction(self.timeout_s)
+            producer.commit_transaction(self.timeout_s / 2)
         except KafkaException:
             self.close()  # the next attempt starts a fresh producer, which aborts what this one left open
             raise
