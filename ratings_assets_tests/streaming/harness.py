@@ -400,8 +400,9 @@ def running_pipeline(config: StackConfig, kafka: KafkaResource, cassandra: Cassa
     stopped (with any generator left) on the way out, the figures printed."""
     suffix = uuid.uuid4().hex[:8]
     topic = f"{prefix}_{suffix}"
-    kafka.ensure_topic(topic, partitions, replication)
-    kafka.ensure_topic(f"{topic}.dlq", 1, replication)
+    # As `ratings init` makes them: the topic, its dead-letter topic and the latter's marks, all replicated.
+    kafka.model_copy(update={"topic": topic, "dead_letter_topic": f"{topic}.dlq", "topic_partitions": partitions,
+                             "topic_replication": replication}).ensure_rating_topics()
     cassandra = cassandra.model_copy(update={"keyspace": f"{prefix}_{suffix}"})
     cassandra.ensure_schema()
     checkpoint = folder / "checkpoint" / "records"
