@@ -172,10 +172,10 @@ class DeadLetterWriter:
 
     def _committed_marks(self) -> dict[int, int]:
         """The marks topic read to its end, committed records only; the last mark of each partition wins.
-        Read again by a new consumer while Kafka answers as during an election: a consumer that asked while
-        the partition had no leader can keep calling it unknown."""
+        Each read has a consumer of its own: one that asked while the partition had no leader can keep calling
+        it unknown, and `write` asks again after such an error."""
         if self._marks is None:
-            self._marks = during_failover(self._read_marks, self.timeout_s, f"reading {self.marks_topic}")
+            self._marks = self._read_marks()
         return self._marks
 
     def _read_marks(self) -> dict[int, int]:
