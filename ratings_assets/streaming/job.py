@@ -36,6 +36,7 @@ from ratings_assets.resources.kafka import KafkaResource
 from ratings_assets.resources.spark import SparkResource
 from ratings_assets.streaming.checkpoint_lock import checkpoint_lock
 from ratings_assets.streaming.config import StreamConfig
+from ratings_assets.streaming.connector_session import SchemaRefresh, ensure_responsive_session
 from ratings_assets.streaming.dead_letters import DeadLetter, DeadLetterWriter
 from ratings_assets.streaming.hour_index import INDEX_SCHEMA, distinct_rows
 from ratings_assets.streaming.progress import progress_summary
@@ -130,11 +131,13 @@ class BatchWriter:
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         timer = StepTimer()
+        session_check = SchemaRefresh(batch.sparkSession, self.table_options)  # runs while the batch is read
         enriched = batch.persist()
         try:
             # The counts read, validate and cache the batch; the writes and the rejects then read the cache.
             counts = enriched.groupBy("error", "hour").count().collect()
             timer.done("read_validate")
+            session_check.replace_if_stuck()
             self.write_valid(enriched.where(F.col("error").isNull()).withColumnRenamed("title", "movie"), timer)
             summary = BatchSummary.from_counts(batch_id, counts)
             # Dead letters go last, after every row of the batch is stored.
@@ -142,6 +145,7 @@ class BatchWriter:
                 self.dead_letters.write(rejected_messages(enriched, sum(summary.rejected.values())))
             timer.done("dead_letters")
         finally:
+            session_check.release()
             enriched.unpersist()
         summary = replace(summary, step_seconds=timer.seconds)
         log.info("batch %s: %s rows stored, rejected %s, seconds %s", batch_id, summary.stored, summary.rejected,
@@ -194,16 +198,9 @@ class BatchWriter:
         try:
             writer = frame.write.format(CASSANDRA_FORMAT).options(table=table, **self.table_options).mode("append")
             with_retries(writer.save, f"writing {table}", attempts=self.write_attempts,
-                         before_retry=lambda: close_idle_sessions(frame.sparkSession))
+                         before_retry=lambda: ensure_responsive_session(frame.sparkSession, self.table_options))
         finally:
             context.setJobDescription(description)
-
-
-def close_idle_sessions(spark: SparkSession) -> None:
-    """Close the Cassandra connector's idle sessions, so a retried write opens a new one. The failed write's
-    session may keep its control connection on a node that restarted, and the schema lookup every write
-    begins with then waits on it without end (seen in a thread dump of a rolling restart)."""
-    spark.sparkContext._jvm.com.datastax.spark.connector.cql.CassandraConnector.evictCache()
 
 
 def start_query(spark: SparkSession, kafka: KafkaResource, cassandra: CassandraResource,

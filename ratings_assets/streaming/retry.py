@@ -7,9 +7,8 @@ pause, while the ring's other replicas take over. Anything else fails the
 batch at once, as before.
 
 Only with several Cassandra hosts: a lone node that is down has no replica to
-take over, and there a retry in the same Spark session can wait forever (the
-driver's schema refresh blocks until its control connection is back); the
-job fails instead and its supervisor starts it again, as it always did.
+take over, so the job fails instead and its supervisor starts it again, as it
+always did.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ def test_a_transient_error_is_retried_with_doubling_pauses():
 
 
 def test_each_retry_is_prepared_after_its_pause():
-    """The connector's sessions are closed between a failure and the next attempt (job.close_idle_sessions)."""
+    """The write's session is checked between a failure and the next attempt (connector_session.py)."""
     steps = []
 
     def action():

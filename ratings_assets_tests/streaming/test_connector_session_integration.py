@@ -1,0 +1,95 @@
+"""The Java driver's stuck schema refresh, reproduced on a Cassandra node of the test's own, and its remedy.
+
+A schema refresh that starts while the session's control connection is down
+fails, and every later refresh of that session waits forever
+(scylladb/java-driver#841). Every connector write begins with one, so a
+stream whose session got there would hang. connector_session.py replaces such
+a session before the write.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import uuid
+
+import pytest
+
+from ratings_assets.core.tables import RECORDS_TABLE
+from ratings_assets.localstack import stack
+from ratings_assets.localstack.config import StackConfig
+from ratings_assets.resources.cassandra import CassandraResource
+from ratings_assets.streaming.connector_session import SchemaRefresh, _connector, ensure_responsive_session
+from ratings_assets.streaming.job import CASSANDRA_FORMAT
+from ratings_assets_tests.conftest import wait_for
+from ratings_assets_tests.streaming.harness import free_ports, quiet
+
+pytestmark = pytest.mark.integration
+
+# A healthy refresh of a lone local node takes well under a second; a stuck one never ends.
+DEADLINE_S = 15.0
+WRITE_TIMEOUT_S = 120.0
+
+
+@pytest.fixture(scope="module")
+def lone_node(tmp_path_factory, services) -> StackConfig:
+    """One Cassandra node that this module may kill: its own folder, loopback address and ports."""
+    state = tmp_path_factory.mktemp("lone_node")
+    (state / "jars").symlink_to(services.state_dir / "jars", target_is_directory=True)
+    host = f"127.43.{random.randrange(1, 250)}.1"
+    cql, storage = free_ports(2, (host,))
+    (jmx,) = free_ports(1, ("127.0.0.1",))
+    config = StackConfig(state_dir=state, bind_host=host, cassandra_port=cql, cassandra_storage_port=storage,
+                         cassandra_jmx_port=jmx, cassandra_heap="512m", start_timeout_s=300)
+    try:
+        stack.up(["cassandra"], config=config, progress=quiet)
+        yield config
+    finally:
+        stack.down(config=config, progress=quiet)
+
+
+def write_with_timeout(frame, options: dict[str, str]) -> None:
+    """The connector's append, failing the test instead of hanging it."""
+    outcome: list = []
+
+    def save():
+        try:
+            frame.write.format(CASSANDRA_FORMAT).options(table=RECORDS_TABLE, **options).mode("append").save()
+            outcome.append(None)
+        except Exception as error:  # noqa: BLE001 - reported by the test
+            outcome.append(error)
+
+    thread = threading.Thread(target=save, daemon=True)
+    thread.start()
+    thread.join(WRITE_TIMEOUT_S)
+    assert outcome, f"the write did not finish within {WRITE_TIMEOUT_S:.0f} s"
+    assert outcome[0] is None, outcome[0]
+
+
+def test_a_session_stuck_in_its_schema_refresh_is_replaced_and_writes_again(spark, lone_node):
+    cassandra = CassandraResource(hosts=lone_node.bind_host, port=lone_node.cassandra_port,
+                                  keyspace=f"it_{uuid.uuid4().hex[:10]}")
+    cassandra.ensure_schema()
+    options = {"keyspace": cassandra.keyspace, **cassandra.spark_options()}
+    assert SchemaRefresh(spark, options).problem(DEADLINE_S) is None
+    held = _connector(spark, options).openSession()  # as the stream's writes keep the session between batches
+    try:
+        stack.kill("cassandra", config=lone_node, progress=quiet)
+        # The refresh that starts while the control connection is down fails at once...
+        while_down = wait_for(lambda: SchemaRefresh(spark, options).problem(DEADLINE_S), 30, "a failed refresh")
+        assert "Control channel not available" in while_down or "closed" in while_down.lower(), while_down
+        stack.up(["cassandra"], config=lone_node, progress=quiet)
+        # ...and leaves the session stuck: with its node back, the next refresh never ends.
+        after = SchemaRefresh(spark, options).problem(DEADLINE_S)
+        assert after is not None and "TimeoutException" in after, after
+    finally:
+        held.close()
+
+    assert ensure_responsive_session(spark, options, DEADLINE_S) is True
+    assert SchemaRefresh(spark, options).problem(DEADLINE_S) is None
+    frame = spark.sql("SELECT 'Ada' AS name, TIMESTAMP'2026-12-02 07:00:00' AS hour, "
+                      "TIMESTAMP'2026-12-02 07:10:00' AS time, 'e-1' AS event_id, 7 AS rating")
+    write_with_timeout(frame, options)
+    with cassandra.session() as session:
+        stored = session.execute(f"SELECT name, event_id FROM {cassandra.keyspace}.{RECORDS_TABLE}").all()
+    assert [(r.name, r.event_id) for r in stored] == [("Ada", "e-1")]
