@@ -41,10 +41,9 @@ test integration: $(BROWSER)
 run: setup
 	$(RATINGS) demo
 
-# CI's layers. Not in them: the cluster's node faults (make cluster: in a rolling restart the Cassandra
-# connector's schema lookup can wait without end, an open problem) and the ten-kill soak of the supervisor
+# CI's layers, the cluster's node faults included. Not in them: the ten-kill soak of the supervisor
 # (make chaos: 10 minutes, and slower than its limits when the machine is shared).
-CI_INTEGRATION := integration and not cluster and not soak
+CI_INTEGRATION := integration and not soak
 
 test: setup
 	$(PY) -m pytest -m "not integration" -q
