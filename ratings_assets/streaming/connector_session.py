@@ -6,10 +6,13 @@ without a time limit. In the driver (4.18) a schema refresh that starts while
 the session's control connection is down (its node just died or restarted)
 fails without freeing its slot, and every later refresh of that session then
 waits forever (scylladb/java-driver#841; reproduced in
-test_connector_session_integration.py): the stream would hang for good. So each
-batch, and each retried write, first refreshes the session's schema with a
-deadline; a session that fails or misses it is closed, and the write opens a
-new one.
+test_connector_session_integration.py): the stream would hang for good.
+
+So each batch, and each retried write, first refreshes the session's schema
+with a deadline. A session that fails or misses it is closed, and the writes
+move to a session of their own: the connector keys its cached sessions by its
+settings, so options that differ (by one millisecond of keep-alive) reach a
+new session even when something still holds the stuck one.
 """
 
 from __future__ import annotations
@@ -24,11 +27,14 @@ log = logging.getLogger(__name__)
 # Above the driver's bounds for a healthy refresh: its wait for schema agreement (10 s, reached while a node
 # restarts) and its schema queries (2 s each).
 REFRESH_DEADLINE_S = 30.0
+# New sessions tried in a row when each is stuck at once (made while a node was going down).
+NEW_SESSIONS = 3
+KEEP_ALIVE = "spark.cassandra.connection.keepAliveMS"
+CONNECTOR_KEEP_ALIVE_MS = 3_600_000  # the connector's default
 
 
 def _connector(spark: SparkSession, options: dict[str, str]):
-    """The connector of a write with these options. The connector keys its cached sessions by these settings,
-    so this reaches the session the write will use."""
+    """The connector of a write with these options, which reaches the session that write will use."""
     conf = spark.sparkContext._jsc.sc().getConf()  # a copy of the context's conf
     for key, value in options.items():
         if key.startswith("spark.cassandra."):
@@ -42,34 +48,47 @@ def _describe(error: Py4JJavaError) -> str:
     return f"{cause.getClass().getName()}: {cause.getMessage()}"
 
 
-def close_idle_sessions(spark: SparkSession) -> None:
-    """Close the connector's sessions that no write holds now; the next write opens a new one."""
-    spark.sparkContext._jvm.com.datastax.spark.connector.cql.CassandraConnector.evictCache()
+def with_new_session(options: dict[str, str]) -> dict[str, str]:
+    """The same write options, keyed to a session of their own."""
+    keep_alive = int(options.get(KEEP_ALIVE, CONNECTOR_KEEP_ALIVE_MS))
+    return {**options, KEEP_ALIVE: str(keep_alive + 1)}
 
 
 class SchemaRefresh:
-    """A schema refresh of the session a write with `options` will use: started now, so it runs while the
-    batch is read, and judged by `replace_if_stuck` just before the write."""
+    """A schema refresh of the session a write with `options` will use: started now, so it can run while the
+    batch is read, and judged by `stuck` just before the write."""
 
     def __init__(self, spark: SparkSession, options: dict[str, str]):
         self._spark = spark
-        self._session = self._future = self._problem = None
+        self._session = self._future = None
         try:
             self._session = _connector(spark, options).openSession()
             self._future = self._session.refreshSchemaAsync().toCompletableFuture()
-        except Py4JJavaError as error:  # no node answers: the write will say so, and be retried
-            self._problem = _describe(error)
+        except Py4JJavaError as error:  # no node answers: the write will fail, and be retried
+            log.info("no Cassandra session to check: %s", _describe(error))
 
     def problem(self, deadline_s: float = REFRESH_DEADLINE_S) -> str | None:
-        """None when the refresh succeeded within the deadline; otherwise what went wrong."""
+        """What went wrong with the refresh (failed, or still running at the deadline); None if it succeeded
+        or no session could be opened."""
         if self._future is None:
-            return self._problem
+            return None
         unit = self._spark.sparkContext._jvm.java.util.concurrent.TimeUnit.MILLISECONDS
         try:
             self._future.get(int(deadline_s * 1000), unit)
             return None
         except Py4JJavaError as error:
             return _describe(error)
+
+    def stuck(self, deadline_s: float = REFRESH_DEADLINE_S) -> bool:
+        """True when the session failed its refresh: it is then closed (which also frees any thread waiting on
+        its refresh). The session is given back either way."""
+        try:
+            problem = self.problem(deadline_s)
+            if problem is not None:
+                log.warning("the Cassandra connector's session could not refresh the schema (%s): it is closed and "
+                            "writes move to a new session", problem)
+                self._session.forceCloseAsync()  # the driver's own close; the proxy's close() only gives it back
+            return problem is not None
         finally:
             self.release()
 
@@ -79,18 +98,19 @@ class SchemaRefresh:
             self._session.close()
             self._session = self._future = None
 
-    def replace_if_stuck(self, deadline_s: float = REFRESH_DEADLINE_S) -> bool:
-        """Close the session when its refresh failed or hangs, so the write opens a new one; True when closed."""
-        problem = self.problem(deadline_s)
-        if problem is None:
-            return False
-        log.warning("the Cassandra connector's session could not refresh the schema (%s): closing it, the write "
-                    "opens a new one", problem)
-        close_idle_sessions(self._spark)
-        return True
 
-
-def ensure_responsive_session(spark: SparkSession, options: dict[str, str],
-                              deadline_s: float = REFRESH_DEADLINE_S) -> bool:
-    """Refresh the write's session now and replace it when it is stuck; True when it was replaced."""
-    return SchemaRefresh(spark, options).replace_if_stuck(deadline_s)
+def responsive_options(spark: SparkSession, options: dict[str, str], started: SchemaRefresh | None = None,
+                       deadline_s: float = REFRESH_DEADLINE_S) -> dict[str, str]:
+    """The options to write with: `options` when their session refreshes its schema (`started`, or a refresh
+    started now); otherwise options keyed to a new session that does. Fails, rather than let the write hang,
+    when NEW_SESSIONS new sessions in a row are stuck too."""
+    check = started or SchemaRefresh(spark, options)
+    for _ in range(NEW_SESSIONS):
+        if not check.stuck(deadline_s):
+            return options
+        options = with_new_session(options)
+        check = SchemaRefresh(spark, options)
+    if check.stuck(deadline_s):
+        raise RuntimeError(f"{NEW_SESSIONS + 1} Cassandra sessions in a row could not refresh the schema; "
+                           "the batch fails instead of waiting on them")
+    return options

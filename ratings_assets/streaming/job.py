@@ -36,7 +36,7 @@ from ratings_assets.resources.kafka import KafkaResource
 from ratings_assets.resources.spark import SparkResource
 from ratings_assets.streaming.checkpoint_lock import checkpoint_lock
 from ratings_assets.streaming.config import StreamConfig
-from ratings_assets.streaming.connector_session import SchemaRefresh, ensure_responsive_session
+from ratings_assets.streaming.connector_session import SchemaRefresh, responsive_options
 from ratings_assets.streaming.dead_letters import DeadLetter, DeadLetterWriter
 from ratings_assets.streaming.hour_index import INDEX_SCHEMA, distinct_rows
 from ratings_assets.streaming.progress import progress_summary
@@ -123,6 +123,7 @@ class BatchWriter:
         self.catalog = catalog  # the query's broadcast catalog, released with the writer
         self.dead_letters = DeadLetterWriter(
             {**kafka.librdkafka_options(), "client.id": "ratings-dead-letters"}, kafka.topic, kafka.dead_letter_topic)
+        # Moved to a new connector session when the current one gets stuck (connector_session.py).
         self.table_options = {"keyspace": cassandra.keyspace, **cassandra.spark_options()}
         self.write_attempts = write_attempts(cassandra.hosts)
         # What batches stored since the last drain(); foreachBatch runs on another thread.
@@ -137,7 +138,7 @@ class BatchWriter:
             # The counts read, validate and cache the batch; the writes and the rejects then read the cache.
             counts = enriched.groupBy("error", "hour").count().collect()
             timer.done("read_validate")
-            session_check.replace_if_stuck()
+            self.table_options = responsive_options(batch.sparkSession, self.table_options, session_check)
             self.write_valid(enriched.where(F.col("error").isNull()).withColumnRenamed("title", "movie"), timer)
             summary = BatchSummary.from_counts(batch_id, counts)
             # Dead letters go last, after every row of the batch is stored.
@@ -192,13 +193,19 @@ class BatchWriter:
     def _save(self, frame: DataFrame, table: str) -> None:
         """Append (upsert) the rows; written again if a Cassandra node went away meanwhile (retry.py).
         Its Spark jobs are named after the table (Spark UI, the benchmark)."""
-        context = frame.sparkSession.sparkContext
+        spark = frame.sparkSession
+        context = spark.sparkContext
         description = context.getLocalProperty("spark.job.description")
         context.setJobDescription(f"save {table}")
+
+        def save() -> None:
+            frame.write.format(CASSANDRA_FORMAT).options(table=table, **self.table_options).mode("append").save()
+
+        def check_session() -> None:
+            self.table_options = responsive_options(spark, self.table_options)
+
         try:
-            writer = frame.write.format(CASSANDRA_FORMAT).options(table=table, **self.table_options).mode("append")
-            with_retries(writer.save, f"writing {table}", attempts=self.write_attempts,
-                         before_retry=lambda: ensure_responsive_session(frame.sparkSession, self.table_options))
+            with_retries(save, f"writing {table}", attempts=self.write_attempts, before_retry=check_session)
         finally:
             context.setJobDescription(description)
 

@@ -19,7 +19,7 @@ from ratings_assets.core.tables import RECORDS_TABLE
 from ratings_assets.localstack import stack
 from ratings_assets.localstack.config import StackConfig
 from ratings_assets.resources.cassandra import CassandraResource
-from ratings_assets.streaming.connector_session import SchemaRefresh, _connector, ensure_responsive_session
+from ratings_assets.streaming.connector_session import KEEP_ALIVE, SchemaRefresh, _connector, responsive_options
 from ratings_assets.streaming.job import CASSANDRA_FORMAT
 from ratings_assets_tests.conftest import wait_for
 from ratings_assets_tests.streaming.harness import free_ports, quiet
@@ -66,13 +66,13 @@ def write_with_timeout(frame, options: dict[str, str]) -> None:
     assert outcome[0] is None, outcome[0]
 
 
-def test_a_session_stuck_in_its_schema_refresh_is_replaced_and_writes_again(spark, lone_node):
+def test_writes_move_from_a_session_stuck_in_its_schema_refresh_to_a_new_one(spark, lone_node):
     cassandra = CassandraResource(hosts=lone_node.bind_host, port=lone_node.cassandra_port,
                                   keyspace=f"it_{uuid.uuid4().hex[:10]}")
     cassandra.ensure_schema()
     options = {"keyspace": cassandra.keyspace, **cassandra.spark_options()}
     assert SchemaRefresh(spark, options).problem(DEADLINE_S) is None
-    held = _connector(spark, options).openSession()  # as the stream's writes keep the session between batches
+    held = _connector(spark, options).openSession()  # as a write in flight holds the session
     try:
         stack.kill("cassandra", config=lone_node, progress=quiet)
         # The refresh that starts while the control connection is down fails at once...
@@ -82,14 +82,15 @@ def test_a_session_stuck_in_its_schema_refresh_is_replaced_and_writes_again(spar
         # ...and leaves the session stuck: with its node back, the next refresh never ends.
         after = SchemaRefresh(spark, options).problem(DEADLINE_S)
         assert after is not None and "TimeoutException" in after, after
+
+        moved = responsive_options(spark, options, deadline_s=DEADLINE_S)
+        assert moved != options and moved[KEEP_ALIVE] != options.get(KEEP_ALIVE)
+        assert SchemaRefresh(spark, moved).problem(DEADLINE_S) is None
+        frame = spark.sql("SELECT 'Ada' AS name, TIMESTAMP'2026-12-02 07:00:00' AS hour, "
+                          "TIMESTAMP'2026-12-02 07:10:00' AS time, 'e-1' AS event_id, 7 AS rating")
+        write_with_timeout(frame, moved)
     finally:
         held.close()
-
-    assert ensure_responsive_session(spark, options, DEADLINE_S) is True
-    assert SchemaRefresh(spark, options).problem(DEADLINE_S) is None
-    frame = spark.sql("SELECT 'Ada' AS name, TIMESTAMP'2026-12-02 07:00:00' AS hour, "
-                      "TIMESTAMP'2026-12-02 07:10:00' AS time, 'e-1' AS event_id, 7 AS rating")
-    write_with_timeout(frame, options)
     with cassandra.session() as session:
         stored = session.execute(f"SELECT name, event_id FROM {cassandra.keyspace}.{RECORDS_TABLE}").all()
     assert [(r.name, r.event_id) for r in stored] == [("Ada", "e-1")]
