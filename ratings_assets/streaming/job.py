@@ -63,6 +63,9 @@ def broadcast_catalog(spark: SparkSession, catalog_path: str) -> Broadcast:
     return spark.sparkContext.broadcast(read_catalog_table(Path(catalog_path)))
 
 
+# Valid rows up to which a micro-batch is written by one task per table instead of one per Kafka partition.
+SMALL_BATCH_ROWS = 10_000
+
 # Up to this many rejects a batch are brought to the driver in one Spark job; more come a partition at a
 # time (one job each), so a batch of garbage cannot exhaust the driver's memory.
 REJECTS_AT_ONCE = 50_000
@@ -139,8 +142,11 @@ class BatchWriter:
             counts = enriched.groupBy("error", "hour").count().collect()
             timer.done("read_validate")
             self.table_options = responsive_options(batch.sparkSession, self.table_options, session_check)
-            self.write_valid(enriched.where(F.col("error").isNull()).withColumnRenamed("title", "movie"), timer)
             summary = BatchSummary.from_counts(batch_id, counts)
+            valid = enriched.where(F.col("error").isNull()).withColumnRenamed("title", "movie")
+            if summary.stored <= SMALL_BATCH_ROWS:
+                valid = valid.coalesce(1)  # a small batch's writes cost per task, not per row: one task each
+            self.write_valid(valid, timer)
             # Dead letters go last, after every row of the batch is stored.
             if summary.rejected:
                 self.dead_letters.write(rejected_messages(enriched, sum(summary.rejected.values())))
