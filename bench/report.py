@@ -60,6 +60,9 @@ def _small_batch_ms(runs: list[dict]) -> float | None:
     return median(durations) if durations else None
 
 
+P99_GOAL_MS = 1500  # issue 13: p99 latency at 1,000 ev/s with a 1 s trigger
+
+
 def targets(options, summary: dict, memory: dict, runs: list[dict], versus: dict, probe: list[dict]) -> list[dict]:
     def median_of(key):
         spread = summary.get(key)
@@ -76,7 +79,7 @@ def targets(options, summary: dict, memory: dict, runs: list[dict], versus: dict
         (Target("highest rate sustained for the confirmation window", ">=", 30_000, "ev/s"), sustained_rate(probe), "ev/s"),
         (Target(f"micro-batch at {options.latency_rate:,.0f} ev/s, trigger {trigger:g} s (median)", "<", 1000, "ms"),
          _small_batch_ms(runs), "ms"),
-        (Target(f"p99 latency at {options.latency_rate:,.0f} ev/s (trigger {trigger:g} s)", "<=", 1500, "ms"),
+        (Target(f"p99 latency at {options.latency_rate:,.0f} ev/s (trigger {trigger:g} s)", "<=", P99_GOAL_MS, "ms"),
          median_of("latency_p99_ms"), "ms"),
         (Target(f"aggregate an hour of {options.events:,} ratings", "<", 20, "s"), median_of("aggregate_big_s"), "s"),
         (Target(f"aggregate an hour of {options.small_events:,} ratings", "<", 2, "s"), median_of("aggregate_small_s"), "s"),
