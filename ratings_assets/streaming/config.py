@@ -25,6 +25,8 @@ class StreamConfig(dg.Config):
         description="cap on the Kafka records one micro-batch reads (RATINGS_MAX_OFFSETS_PER_TRIGGER)")
     available_now: bool = Field(
         default=False, description="drain what the topic holds, then stop (catch-up runs, tests, benchmarks)")
+    catch_up: bool = Field(
+        default=True, description="read a backlog in back-to-back batches before switching to the interval's trigger")
     catalog_path: str = Field(default=settings.CATALOG.value(), description="movie catalog CSV (RATINGS_CATALOG)")
     starting_offsets: str = Field(
         default="earliest", description="where a query without a checkpoint starts reading: earliest or latest")

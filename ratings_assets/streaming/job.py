@@ -220,9 +220,15 @@ def start_query(spark: SparkSession, kafka: KafkaResource, cassandra: CassandraR
                 config: StreamConfig, timer: StepTimer | None = None) -> tuple[StreamingQuery, BatchWriter]:
     """Start the query from the resources' topic to their keyspace; it resumes from the checkpoint when one exists."""
     timer = timer or StepTimer()
-    catalog = broadcast_catalog(spark, config.catalog_path)
-    writer = BatchWriter(kafka, cassandra, catalog)
+    writer = BatchWriter(kafka, cassandra, broadcast_catalog(spark, config.catalog_path))
     timer.done("catalog")
+    query = _start(spark, kafka, config, writer, triggers(config)[-1])
+    timer.done("query_start")
+    return query, writer
+
+
+def _start(spark: SparkSession, kafka: KafkaResource, config: StreamConfig, writer: BatchWriter,
+           trigger: dict) -> StreamingQuery:
     source = (
         spark.readStream.format("kafka")
         .options(**kafka.spark_source_options(), **SOURCE_CONSUMER_OPTIONS, **SOURCE_FAILOVER_OPTIONS)
@@ -231,22 +237,62 @@ def start_query(spark: SparkSession, kafka: KafkaResource, cassandra: CassandraR
         .option("maxOffsetsPerTrigger", str(config.max_offsets_per_trigger))
         .load()
     )
-    enriched = source.select("value", "partition", "offset").mapInArrow(ValidateAndEnrich(catalog), ENRICHED_SCHEMA)
-    query = (
+    enriched = source.select("value", "partition", "offset").mapInArrow(ValidateAndEnrich(writer.catalog),
+                                                                        ENRICHED_SCHEMA)
+    return (
         enriched.writeStream.queryName(config.query_name)
         .foreachBatch(writer)
         .option("checkpointLocation", config.checkpoint_dir)
-        .trigger(**_trigger(config))
+        .trigger(**trigger)
         .start()
     )
-    timer.done("query_start")
-    return query, writer
 
 
-def _trigger(config: StreamConfig) -> dict:
+def triggers(config: StreamConfig) -> list[dict]:
+    """The queries a run starts, one after the other, on the same checkpoint.
+
+    Catching up first: an available-now query reads what the topic holds in
+    back-to-back batches, where the interval's trigger would start each one on
+    the next interval mark (a backlog of three batches would wait two
+    intervals). Then the interval's query takes what arrives after.
+    """
+    interval = {"processingTime": f"{config.trigger_seconds} seconds"}
     if config.available_now:
-        return {"availableNow": True}
-    return {"processingTime": f"{config.trigger_seconds} seconds"}
+        return [{"availableNow": True}]
+    if config.catch_up:
+        return [{"availableNow": True}, interval]
+    return [interval]
+
+
+class ProgressReports:
+    """Feeds `on_progress` from the running query: after each batch, and a heartbeat while idle.
+
+    The first report after the first batch (of the run, whichever query ran it) also holds where the start-up went.
+    """
+
+    def __init__(self, writer: BatchWriter, on_progress: Callable[[dict], None] | None, startup: StepTimer,
+                 heartbeat_seconds: float):
+        self.writer, self.on_progress, self.startup, self.heartbeat_seconds = writer, on_progress, startup, heartbeat_seconds
+        self.last_batch: int | None = None
+        self.last_report = 0.0
+        self.started = False
+
+    def after_poll(self, query: StreamingQuery, done: bool) -> None:
+        progress = query.lastProgress
+        batch_id = progress.get("batchId") if progress else None
+        new_batch = batch_id is not None and batch_id != self.last_batch
+        if self.on_progress and (new_batch or done or time.monotonic() - self.last_report >= self.heartbeat_seconds):
+            summary = progress_summary(progress) if progress else {}
+            summary.update(self.writer.drain(), new_batch=new_batch)
+            if new_batch and not self.started:
+                self.started = True
+                self.startup.done("first_batch")
+                summary["startup_seconds"] = {**self.startup.seconds, "total": self.startup.total}
+                log.info("started: first batch done %.1f s after the start (%s)", self.startup.total, self.startup.seconds)
+            self.on_progress(summary)
+            self.last_report = time.monotonic()
+        if batch_id is not None:
+            self.last_batch = batch_id
 
 
 def run_stream(
@@ -262,37 +308,34 @@ def run_stream(
 ) -> None:
     """Run the query until it stops (drained in available-now mode, `stop` set, or failed: then raise).
 
-    `on_progress` gets a summary after every batch, and at least every
-    `heartbeat_seconds` while idle, so a supervisor can tell idle from dead.
-    The first summary after the first batch also holds `startup_seconds`:
-    where the start-up went, up to the end of that batch.
+    A backlog is caught up first (`triggers`). `on_progress` gets a summary
+    after every batch, and at least every `heartbeat_seconds` while idle, so a
+    supervisor can tell idle from dead. The first summary after the first
+    batch also holds `startup_seconds`: where the start-up went, up to the end
+    of that batch.
     """
     startup = startup or StepTimer()
-    query, writer = start_query(spark, kafka, cassandra, config, startup)
-    last_batch, last_report = None, 0.0
+    writer = BatchWriter(kafka, cassandra, broadcast_catalog(spark, config.catalog_path))
+    startup.done("catalog")
+    reports = ProgressReports(writer, on_progress, startup, heartbeat_seconds)
     try:
-        while True:
+        for trigger in triggers(config):
             if stop is not None and stop.is_set():
-                query.stop()  # between py4j calls: the checkpoint resumes where this left off
-            done = query.awaitTermination(poll_seconds)
-            progress = query.lastProgress
-            batch_id = progress.get("batchId") if progress else None
-            new_batch = batch_id is not None and batch_id != last_batch
-            if on_progress and (new_batch or done or time.monotonic() - last_report >= heartbeat_seconds):
-                summary = progress_summary(progress) if progress else {}
-                summary.update(writer.drain(), new_batch=new_batch)
-                if new_batch and last_batch is None:
-                    startup.done("first_batch")
-                    summary["startup_seconds"] = {**startup.seconds, "total": startup.total}
-                    log.info("started: first batch done %.1f s after the start (%s)", startup.total, startup.seconds)
-                on_progress(summary)
-                last_report = time.monotonic()
-            last_batch = batch_id
-            if done:
                 return
+            query = _start(spark, kafka, config, writer, trigger)
+            if "query_start" not in startup.seconds:
+                startup.done("query_start")
+            try:
+                done = False
+                while not done:
+                    if stop is not None and stop.is_set():
+                        query.stop()  # between py4j calls: the checkpoint resumes where this left off
+                    done = query.awaitTermination(poll_seconds)
+                    reports.after_poll(query, done)
+            finally:
+                if query.isActive:
+                    query.stop()
     finally:
-        if query.isActive:
-            query.stop()
         writer.close()
 
 

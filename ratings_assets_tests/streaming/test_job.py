@@ -4,7 +4,8 @@ from datetime import datetime
 
 from ratings_assets.resources.cassandra import CassandraResource
 from ratings_assets.resources.kafka import KafkaResource
-from ratings_assets.streaming.job import BatchSummary, BatchWriter
+from ratings_assets.streaming.config import StreamConfig
+from ratings_assets.streaming.job import BatchSummary, BatchWriter, triggers
 
 HOUR = datetime(2025, 3, 15, 10)  # Spark hands back naive UTC timestamps
 
@@ -44,3 +45,10 @@ def test_the_writer_writes_where_the_resources_point():
     assert batch_writer.table_options["keyspace"] == "other"
     assert batch_writer.table_options["spark.cassandra.connection.host"] == "c9"
     assert (batch_writer.dead_letters.source_topic, batch_writer.dead_letters.dlq_topic) == ("t2", "t2.dlq")
+
+
+def test_a_run_catches_up_with_an_available_now_query_then_runs_on_its_interval():
+    interval = {"processingTime": "30.0 seconds"}
+    assert triggers(StreamConfig(trigger_seconds=30)) == [{"availableNow": True}, interval]
+    assert triggers(StreamConfig(trigger_seconds=30, catch_up=False)) == [interval]
+    assert triggers(StreamConfig(trigger_seconds=30, available_now=True)) == [{"availableNow": True}]
