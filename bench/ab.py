@@ -7,7 +7,7 @@ warm-up drain, each round starting with the next one. Turns share the
 machine's noise and drift alike, which a comparison of two separate
 `make bench` runs cannot promise. Each drain prints where its
 time went (the batch steps of `BatchWriter`); the summary gives per variant
-the median events/s, read-and-validate seconds and write seconds.
+the median events/s and the median seconds of each step.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from bench.env import (Hours, Names, Services, catalog_movies, isolated, new_run
                        stream_config)
 from bench.generator import Workload, preload
 from bench.stats import parse_settings
-from ratings_assets.core.tables import RECORDS_TABLE, USERS_BY_HOUR_TABLE
 from ratings_assets.paths import REPO_ROOT
+from ratings_assets.streaming.progress import steps_text
 
 BASELINE = "baseline"
 
@@ -47,9 +47,7 @@ def rotated(turns: list, round_index: int) -> list:
 class Drain:
     variant: str
     events_per_s: float
-    read_validate_s: float
-    writes_s: float
-    steps: dict[str, float] = field(default_factory=dict)
+    steps: dict[str, float] = field(default_factory=dict)  # seconds of each batch step, summed over the drain
 
 
 def summarize(drains: list[Drain]) -> dict[str, dict[str, float]]:
@@ -61,8 +59,7 @@ def summarize(drains: list[Drain]) -> dict[str, dict[str, float]]:
         variant: {
             "drains": len(runs),
             "events_per_s": median(d.events_per_s for d in runs),
-            "read_validate_s": median(d.read_validate_s for d in runs),
-            "writes_s": median(d.writes_s for d in runs),
+            **{f"{step}_s": median(d.steps.get(step, 0.0) for d in runs) for step in runs[0].steps},
         }
         for variant, runs in by_variant.items()
     }
@@ -102,20 +99,18 @@ def run_ab(variants: list[tuple[str, dict[str, str]]], events: int, rounds: int,
                 with isolated(services, names):
                     result = pipeline.drain(spark, stream_config(services, names, topic, f"ab{index}"), recorder,
                                             published.acked)
-                steps = result.step_seconds
-                drain = Drain(variant, result.rate, steps.get("read_validate", 0.0),
-                              steps.get(RECORDS_TABLE, 0.0) + steps.get(USERS_BY_HOUR_TABLE, 0.0), steps)
+                drain = Drain(variant, result.rate, result.step_seconds)
                 print(f"drain {index} {variant}: {drain.events_per_s:,.0f} ev/s in {result.seconds:.1f} s, "
-                      f"read+validate {drain.read_validate_s:.2f} s, writes {drain.writes_s:.2f} s "
-                      f"(load average {os.getloadavg()[0]:.1f})", flush=True)
+                      f"{steps_text(drain.steps)} (load average {os.getloadavg()[0]:.1f})", flush=True)
                 if variant != "warm-up":
                     drains.append(drain)
     finally:
         spark.stop()
     summary = summarize(drains)
     for variant, figures in summary.items():
-        print(f"{variant:>16}: median {figures['events_per_s']:,.0f} ev/s, read+validate "
-              f"{figures['read_validate_s']:.2f} s, writes {figures['writes_s']:.2f} s over {figures['drains']} drains")
+        steps = {key.removesuffix("_s"): value for key, value in figures.items() if key.endswith("_s")}
+        print(f"{variant:>16}: median {figures['events_per_s']:,.0f} ev/s, {steps_text(steps)} "
+              f"over {figures['drains']} drains")
     output = output or REPO_ROOT / ".local" / "bench" / "ab.json"
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps({"events": events, "variants": dict(turns), "summary": summary,

@@ -289,13 +289,14 @@ def _rel(path: Path) -> str:
         return str(path)
 
 
-STAGE_NOTE = ("In a micro-batch, 'foreachBatch collect [4 tasks]' (one task per Kafka partition) is the batch's "
-              "counts by reason and hour, which read the batch, validate it (Python), join and cache it; 'save "
-              "records' and 'save users_by_hour' (the hour index) then write from the cache. Spark names stages after the call "
-              "site, and inside foreachBatch some runs show 'start' instead. Task CPU counts the JVM only: "
-              "validation runs in the Python workers and the writes wait on Cassandra, all on the same cores. The "
-              "stream also times these steps itself (`read_validate`, `records`, `users_by_hour`, `dead_letters`: "
-              "its log line and the UI's metadata). What each tuning change bought: [tuning.md](tuning.md).")
+STAGE_NOTE = ("In a micro-batch, 'save records' (one task per Kafka partition) reads the batch, validates it "
+              "(Python), caches it and writes its rows, in one pass; 'foreachBatch collect' is the batch's counts by "
+              "reason and hour, and 'save users_by_hour' (the hour index) its users, both read from the cache. Spark "
+              "names stages after the call site, and inside foreachBatch some runs show 'start' instead. Task CPU "
+              "counts the JVM only: validation runs in the Python workers and the writes wait on Cassandra, all on "
+              "the same cores. The stream also times these steps itself (`records`, `counts`, `users_by_hour`, "
+              "`dead_letters`: its log line and the UI's metadata). What each tuning change bought: "
+              "[tuning.md](tuning.md).")
 
 
 def _time_sections(results: dict) -> list[str]:

@@ -23,12 +23,15 @@ def test_settings_must_be_key_value():
 
 
 def test_summary_takes_medians_per_variant_in_first_seen_order():
-    drains = [Drain("baseline", 100, 5, 10), Drain("v", 120, 4, 10), Drain("baseline", 90, 6, 11),
-              Drain("v", 130, 3, 9), Drain("baseline", 95, 7, 12), Drain("v", 110, 5, 11)]
+    def drain(variant, rate, records, index):
+        return Drain(variant, rate, {"records": records, "users_by_hour": index})
+
+    drains = [drain("baseline", 100, 5, 10), drain("v", 120, 4, 10), drain("baseline", 90, 6, 11),
+              drain("v", 130, 3, 9), drain("baseline", 95, 7, 12), drain("v", 110, 5, 11)]
     summary = summarize(drains)
     assert list(summary) == ["baseline", "v"]
-    assert summary["baseline"] == {"drains": 3, "events_per_s": 95, "read_validate_s": 6, "writes_s": 11}
-    assert summary["v"] == {"drains": 3, "events_per_s": 120, "read_validate_s": 4, "writes_s": 10}
+    assert summary["baseline"] == {"drains": 3, "events_per_s": 95, "records_s": 6, "users_by_hour_s": 11}
+    assert summary["v"] == {"drains": 3, "events_per_s": 120, "records_s": 4, "users_by_hour_s": 10}
 
 
 def test_each_round_starts_one_turn_further_so_every_turn_leads_once():

@@ -135,18 +135,21 @@ class BatchWriter:
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         timer = StepTimer()
-        session_check = SchemaRefresh(batch.sparkSession, self.table_options)  # runs while the batch is read
+        session_check = SchemaRefresh(batch.sparkSession, self.table_options)
         enriched = batch.persist()
         try:
-            # The counts read, validate and cache the batch; the writes and the rejects then read the cache.
-            counts = enriched.groupBy("error", "hour").count().collect()
-            timer.done("read_validate")
+            # One pass reads, validates, caches the batch and writes its rows: the first rows land while the
+            # batch is still being read. The counts, the index and the rejects then read the cache.
             self.table_options = responsive_options(batch.sparkSession, self.table_options, session_check)
-            summary = BatchSummary.from_counts(batch_id, counts)
             valid = enriched.where(F.col("error").isNull()).withColumnRenamed("title", "movie")
+            self._save(valid.select(*RECORDS_COLUMNS), RECORDS_TABLE)
+            timer.done(RECORDS_TABLE)
+            summary = BatchSummary.from_counts(batch_id, enriched.groupBy("error", "hour").count().collect())
+            timer.done("counts")
             if summary.stored <= SMALL_BATCH_ROWS:
-                valid = valid.coalesce(1)  # a small batch's writes cost per task, not per row: one task each
-            self.write_valid(valid, timer)
+                valid = valid.coalesce(1)  # a small batch's writes cost per task, not per row: one task
+            self.write_index(valid)
+            timer.done(USERS_BY_HOUR_TABLE)
             # Dead letters go last, after every row of the batch is stored.
             if summary.rejected:
                 self.dead_letters.write(rejected_messages(enriched, sum(summary.rejected.values())))
@@ -187,14 +190,15 @@ class BatchWriter:
         if self.catalog is not None:
             self.catalog.destroy()
 
-    def write_valid(self, valid: DataFrame, timer: StepTimer | None = None) -> None:
+    def write_valid(self, valid: DataFrame) -> None:
         """Valid, enriched rows to `records`, then their users to the hour index (after the rows it points to)."""
-        timer = timer or StepTimer()
         self._save(valid.select(*RECORDS_COLUMNS), RECORDS_TABLE)
-        timer.done(RECORDS_TABLE)
-        # One write per user, hour and batch, each task dropping its own repeats (hour_index.py).
+        self.write_index(valid)
+
+    def write_index(self, valid: DataFrame) -> None:
+        """The users of each hour in `valid`, whose rows are stored already: one write per user, hour and batch,
+        each task dropping its own repeats (hour_index.py)."""
         self._save(valid.select(*USERS_BY_HOUR_COLUMNS).mapInArrow(distinct_rows, INDEX_SCHEMA), USERS_BY_HOUR_TABLE)
-        timer.done(USERS_BY_HOUR_TABLE)
 
     def _save(self, frame: DataFrame, table: str) -> None:
         """Append (upsert) the rows; written again if a Cassandra node went away meanwhile (retry.py).

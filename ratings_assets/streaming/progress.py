@@ -46,5 +46,5 @@ def startup_text(startup_seconds: dict[str, float]) -> str:
 
 
 def steps_text(step_seconds: dict[str, float]) -> str:
-    """`read_validate 4.1 s, records 5.0 s`: where a batch's time went, for a log line."""
+    """`records 4.1 s, counts 0.5 s`: where a batch's time went, for a log line."""
     return ", ".join(f"{step} {seconds:.1f} s" for step, seconds in step_seconds.items()) or "no steps timed"

@@ -24,11 +24,11 @@ def test_the_observation_plots_measures_only_after_a_batch_and_no_sentinels():
     assert "consumer_lag" not in idle and "last_batch_at" not in idle and "input_rows" not in idle
     batch = observation({"new_batch": True, "batch_id": 4, "input_rows": 10, "stored": 9, "consumer_lag": 3,
                          "rejected": {"bad_name": 1}, "batch_duration_ms": 1500,
-                         "step_seconds": {"read_validate": 0.5}}, 1_700_000_000.0, "run-1").metadata
+                         "step_seconds": {"counts": 0.5}}, 1_700_000_000.0, "run-1").metadata
     numbers = {key for key, value in batch.items() if isinstance(value.value, (int, float))
                and type(value).__name__ in ("IntMetadataValue", "FloatMetadataValue")}
     assert numbers == {"input_rows", "stored_rows", "dead_lettered", "unknown_movie", "rows_per_second",
-                       "batch_seconds", "consumer_lag", "seconds_read_validate"}
+                       "batch_seconds", "consumer_lag", "seconds_counts"}
     assert batch["batch"].value == "4" and batch["batch_seconds"].value == 1.5
 
 

@@ -26,15 +26,15 @@ def test_summary_counts_stored_rows_per_hour_and_rejects():
 def test_drain_adds_up_the_batches_since_the_last_call_then_starts_over():
     batch_writer = writer()
     batch_writer._pending = [
-        BatchSummary(1, 10, {"bad_name": 1}, {"2025-03-15-10:00": 10}, {"read_validate": 1.5, "records": 2.0}),
+        BatchSummary(1, 10, {"bad_name": 1}, {"2025-03-15-10:00": 10}, {"counts": 1.5, "records": 2.0}),
         BatchSummary(2, 5, {"bad_name": 2, "malformed_json": 1}, {"2025-03-15-10:00": 1, "2025-03-15-11:00": 4},
-                     {"read_validate": 0.5}),
+                     {"counts": 0.5}),
     ]
     assert batch_writer.drain() == {
         "stored": 15,
         "rejected": {"bad_name": 3, "malformed_json": 1},
         "hours": {"2025-03-15-10:00": 11, "2025-03-15-11:00": 4},
-        "step_seconds": {"read_validate": 2.0, "records": 2.0},
+        "step_seconds": {"counts": 2.0, "records": 2.0},
     }
     assert batch_writer.drain() == {"stored": 0, "rejected": {}, "hours": {}, "step_seconds": {}}
 
