@@ -97,7 +97,8 @@ def cmd_stream(args) -> int:
 
     spark_connector_jars(StackConfig.from_env())
     kafka, cassandra = kafka_resource(), cassandra_resource()
-    given = {"trigger_seconds": args.trigger, "checkpoint_dir": args.checkpoint, "available_now": args.available_now}
+    given = {"trigger_seconds": args.trigger, "checkpoint_dir": args.checkpoint, "available_now": args.available_now,
+             "catch_up": False if args.no_catch_up else None}
     config = StreamConfig(**{name: value for name, value in given.items() if value is not None})
     print(f"streaming {kafka.topic} -> {cassandra.keyspace}.records every {config.trigger_seconds:g} s "
           f"(checkpoint {config.checkpoint_dir})", flush=True)
@@ -350,6 +351,9 @@ def build_parser() -> argparse.ArgumentParser:
     stream.add_argument("--trigger", type=float, help="trigger interval in seconds (default RATINGS_TRIGGER_SECONDS or 30)")
     stream.add_argument("--checkpoint", help="checkpoint folder")
     stream.add_argument("--available-now", action="store_true", help="process what the topic holds, then stop")
+    stream.add_argument("--no-catch-up", action="store_true",
+                        help="run every batch on the trigger, a backlog's too (by default a backlog is read first, "
+                             "in back-to-back batches)")
     stream.set_defaults(func=cmd_stream)
 
     query = sub.add_parser(
