@@ -55,8 +55,8 @@ def with_new_session(options: dict[str, str]) -> dict[str, str]:
 
 
 class SchemaRefresh:
-    """A schema refresh of the session a write with `options` will use: started now, so it can run while the
-    batch is read, and judged by `stuck` just before the write."""
+    """A schema refresh of the session a write with `options` will use: started now, judged by `stuck`
+    just before the write."""
 
     def __init__(self, spark: SparkSession, options: dict[str, str]):
         self._spark = spark

@@ -138,8 +138,8 @@ class BatchWriter:
         session_check = SchemaRefresh(batch.sparkSession, self.table_options)
         enriched = batch.persist()
         try:
-            # One pass reads, validates, caches the batch and writes its rows: the first rows land while the
-            # batch is still being read. The counts, the index and the rejects then read the cache.
+            # One pass reads, validates, caches the batch and writes its rows (Spark caches a whole partition
+            # before the write sees it). The counts, the index and the rejects then read the cache.
             self.table_options = responsive_options(batch.sparkSession, self.table_options, session_check)
             valid = enriched.where(F.col("error").isNull()).withColumnRenamed("title", "movie")
             self._save(valid.select(*RECORDS_COLUMNS), RECORDS_TABLE)
@@ -224,11 +224,18 @@ def start_query(spark: SparkSession, kafka: KafkaResource, cassandra: CassandraR
                 config: StreamConfig, timer: StepTimer | None = None) -> tuple[StreamingQuery, BatchWriter]:
     """Start the query from the resources' topic to their keyspace; it resumes from the checkpoint when one exists."""
     timer = timer or StepTimer()
-    writer = BatchWriter(kafka, cassandra, broadcast_catalog(spark, config.catalog_path))
-    timer.done("catalog")
+    writer = _writer(spark, kafka, cassandra, config, timer)
     query = _start(spark, kafka, config, writer, triggers(config)[-1])
     timer.done("query_start")
     return query, writer
+
+
+def _writer(spark: SparkSession, kafka: KafkaResource, cassandra: CassandraResource, config: StreamConfig,
+            timer: StepTimer) -> BatchWriter:
+    """The foreachBatch writer, with the catalog broadcast for the run's queries."""
+    writer = BatchWriter(kafka, cassandra, broadcast_catalog(spark, config.catalog_path))
+    timer.done("catalog")
+    return writer
 
 
 def _start(spark: SparkSession, kafka: KafkaResource, config: StreamConfig, writer: BatchWriter,
@@ -279,7 +286,6 @@ class ProgressReports:
         self.writer, self.on_progress, self.startup, self.heartbeat_seconds = writer, on_progress, startup, heartbeat_seconds
         self.last_batch: int | None = None
         self.last_report = 0.0
-        self.started = False
 
     def after_poll(self, query: StreamingQuery, done: bool) -> None:
         progress = query.lastProgress
@@ -288,8 +294,7 @@ class ProgressReports:
         if self.on_progress and (new_batch or done or time.monotonic() - self.last_report >= self.heartbeat_seconds):
             summary = progress_summary(progress) if progress else {}
             summary.update(self.writer.drain(), new_batch=new_batch)
-            if new_batch and not self.started:
-                self.started = True
+            if new_batch and "first_batch" not in self.startup.seconds:
                 self.startup.done("first_batch")
                 summary["startup_seconds"] = {**self.startup.seconds, "total": self.startup.total}
                 log.info("started: first batch done %.1f s after the start (%s)", self.startup.total, self.startup.seconds)
@@ -319,8 +324,7 @@ def run_stream(
     of that batch.
     """
     startup = startup or StepTimer()
-    writer = BatchWriter(kafka, cassandra, broadcast_catalog(spark, config.catalog_path))
-    startup.done("catalog")
+    writer = _writer(spark, kafka, cassandra, config, startup)
     reports = ProgressReports(writer, on_progress, startup, heartbeat_seconds)
     try:
         for trigger in triggers(config):
