@@ -47,13 +47,13 @@ CI_INTEGRATION := integration and not soak
 
 test: setup
 	$(PY) -m pytest -m "not integration" -q
-	$(PY) -m pytest -m "$(CI_INTEGRATION)" -q
+	$(PY) -m pytest -m "$(CI_INTEGRATION)" -q --durations=15
 
 unit: $(INSTALLED)
 	$(PY) -m pytest -m "not integration" -q
 
 integration: setup
-	$(PY) -m pytest -m "$(CI_INTEGRATION)" -q
+	$(PY) -m pytest -m "$(CI_INTEGRATION)" -q --durations=15
 
 chaos: setup
 	$(PY) -m pytest -m chaos -q

@@ -33,7 +33,7 @@ from ratings_assets.localstack.config import StackConfig
 from ratings_assets.resources.cassandra import CassandraResource
 from ratings_assets.resources.kafka import KafkaResource
 from ratings_assets_tests.conftest import wait_for
-from ratings_assets_tests.streaming.harness import HOST, RATINGS, free_ports, quiet, running_pipeline
+from ratings_assets_tests.streaming.harness import HOST, RATINGS, batch_ids, free_ports, quiet, running_pipeline
 from ratings_assets_tests.streaming.topics import read_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos]
@@ -66,10 +66,6 @@ def pipeline(chaos_stack, tmp_path_factory):
     cassandra = CassandraResource(hosts=HOST, port=chaos_stack.cassandra_port)
     with running_pipeline(chaos_stack, kafka, cassandra, tmp_path_factory.mktemp("chaos_job"), "chaos") as made:
         yield made
-
-
-def batch_ids(folder: Path) -> set[int]:
-    return {int(p.name) for p in folder.iterdir() if p.name.isdigit()} if folder.is_dir() else set()
 
 
 def in_flight_batch(checkpoint: Path) -> int | None:
