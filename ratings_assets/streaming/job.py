@@ -57,11 +57,6 @@ SOURCE_CONSUMER_OPTIONS = {"kafka.fetch.max.wait.ms": "10", "kafka.max.poll.reco
 SOURCE_FAILOVER_OPTIONS = {"kafka.request.timeout.ms": "10000", "kafka.default.api.timeout.ms": "15000",
                            "fetchOffset.retryIntervalMs": "500"}
 
-# A catch-up batch is read by this many tasks per core (the source's minPartitions) instead of one task per Kafka
-# partition: the batch's rows reach Cassandra once a task has read its share, and a whole partition of a backlog is a
-# long read for a cold JVM. The interval's small batches keep one task per partition.
-CATCH_UP_TASKS_PER_CORE = 4
-
 
 def broadcast_catalog(spark: SparkSession, catalog_path: str) -> Broadcast:
     """The catalog as an Arrow table, sent to each worker once for the query's whole life."""
@@ -245,10 +240,9 @@ def _writer(spark: SparkSession, kafka: KafkaResource, cassandra: CassandraResou
 
 def _start(spark: SparkSession, kafka: KafkaResource, config: StreamConfig, writer: BatchWriter,
            trigger: dict) -> StreamingQuery:
-    split = source_split(trigger, spark.sparkContext.defaultParallelism)
     source = (
         spark.readStream.format("kafka")
-        .options(**kafka.spark_source_options(), **SOURCE_CONSUMER_OPTIONS, **SOURCE_FAILOVER_OPTIONS, **split)
+        .options(**kafka.spark_source_options(), **SOURCE_CONSUMER_OPTIONS, **SOURCE_FAILOVER_OPTIONS)
         .option("subscribe", kafka.topic)
         .option("startingOffsets", config.starting_offsets)
         .option("maxOffsetsPerTrigger", str(config.max_offsets_per_trigger))
@@ -279,11 +273,6 @@ def triggers(config: StreamConfig) -> list[dict]:
     if config.catch_up:
         return [{"availableNow": True}, interval]
     return [interval]
-
-
-def source_split(trigger: dict, cores: int) -> dict[str, str]:
-    """The Kafka source's task split for the query `trigger` starts: a catch-up query's backlog in small tasks."""
-    return {"minPartitions": str(CATCH_UP_TASKS_PER_CORE * cores)} if "availableNow" in trigger else {}
 
 
 class ProgressReports:

@@ -5,7 +5,7 @@ from datetime import datetime
 from ratings_assets.resources.cassandra import CassandraResource
 from ratings_assets.resources.kafka import KafkaResource
 from ratings_assets.streaming.config import StreamConfig
-from ratings_assets.streaming.job import BatchSummary, BatchWriter, source_split, triggers
+from ratings_assets.streaming.job import BatchSummary, BatchWriter, triggers
 
 HOUR = datetime(2025, 3, 15, 10)  # Spark hands back naive UTC timestamps
 
@@ -52,10 +52,3 @@ def test_a_run_catches_up_with_an_available_now_query_then_runs_on_its_interval(
     assert triggers(StreamConfig(trigger_seconds=30)) == [{"availableNow": True}, interval]
     assert triggers(StreamConfig(trigger_seconds=30, catch_up=False)) == [interval]
     assert triggers(StreamConfig(trigger_seconds=30, available_now=True)) == [{"availableNow": True}]
-
-
-def test_only_a_catch_up_query_splits_its_batches_into_several_tasks_per_core():
-    catch_up, interval = triggers(StreamConfig(trigger_seconds=30))
-    assert int(source_split(catch_up, cores=2)["minPartitions"]) > 2
-    assert int(source_split(catch_up, cores=8)["minPartitions"]) > int(source_split(catch_up, cores=2)["minPartitions"])
-    assert source_split(interval, cores=2) == {}
