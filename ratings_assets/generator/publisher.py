@@ -32,8 +32,8 @@ PRODUCER_SETTINGS = {
     "enable.idempotence": True,
     # The Java client's partitioner (and kafka-python's): a user's ratings go to the partition they always did.
     "partitioner": "murmur2_random",
-    # Batching. Flat out, 5, 20 or 100 ms of linger and 128 KiB or 1 MB batches made no difference beyond noise
-    # (~100,000 ev/s: making and serializing the events is the limit); 5 ms keeps paced events' latency low.
+    # Batching. Flat out, longer linger or larger batches made no difference beyond noise (making and serializing
+    # the events is the limit); a short linger keeps paced events' latency low.
     "linger.ms": 5,
     "batch.size": 1_000_000,
     # librdkafka logs each failed connection attempt (tens a second while a broker is away) at level 3 (error):

@@ -47,9 +47,8 @@ log = logging.getLogger(__name__)
 
 CASSANDRA_FORMAT = "org.apache.spark.sql.cassandra"
 # Consumer settings of the source (Spark hands `kafka.*` options to its tasks' consumers). A task reads a
-# known offset range; with the default 500 ms the broker holds each fetch that finds no new data that long
-# (a 1,000-message batch read took 1.2 s, 0.2 s with 10 ms), and 10,000 records a poll instead of 500 save
-# round trips. Together: read + validate 6.6 -> 5.5 s per 1M events (docs/benchmarks/tuning.md).
+# known offset range, so a broker holding an empty fetch for the default wait only delays the batch's end, and
+# larger polls save round trips (what each bought: docs/benchmarks/tuning.md).
 SOURCE_CONSUMER_OPTIONS = {"kafka.fetch.max.wait.ms": "10", "kafka.max.poll.records": "10000"}
 # When a broker dies. The driver lists the topic's offsets with Kafka's AdminClient, which (kafka-clients 3.4)
 # keeps asking the dead leader until `default.api.timeout.ms` (a minute by default) before Spark asks again
