@@ -52,9 +52,11 @@ CASSANDRA_FORMAT = "org.apache.spark.sql.cassandra"
 SOURCE_CONSUMER_OPTIONS = {"kafka.fetch.max.wait.ms": "10", "kafka.max.poll.records": "10000"}
 # When a broker dies. The driver lists the topic's offsets with Kafka's AdminClient, which (kafka-clients 3.4)
 # keeps asking the dead leader until `default.api.timeout.ms` (a minute by default) before Spark asks again
-# with fresh metadata: the query would wait that long after every election.
+# with fresh metadata: the query would wait that long after every election. Right after an election the new
+# leader answers OffsetNotAvailable until its high watermark catches up; Spark's default of 3 quick tries
+# failed the query on a loaded cluster, so it asks for longer (a query whose Kafka is gone still fails, later).
 SOURCE_FAILOVER_OPTIONS = {"kafka.request.timeout.ms": "10000", "kafka.default.api.timeout.ms": "15000",
-                           "fetchOffset.retryIntervalMs": "500"}
+                           "fetchOffset.retryIntervalMs": "500", "fetchOffset.numRetries": "30"}
 
 
 def broadcast_catalog(spark: SparkSession, catalog_path: str) -> Broadcast:
