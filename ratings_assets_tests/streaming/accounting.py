@@ -47,7 +47,7 @@ def assert_exactly_once(ledger: Outcome, bootstrap_servers: str, topic: str, dlq
     assert set(stored) == expected_ids
     assert indexed == partitions, f"{what}: the users_by_hour index does not match the partitions of records"
 
-    expected = {f"{p}:{o}": (value, ledger.invalid[value]) for value, (p, o) in landed.items() if value in ledger.invalid}
+    expected = ledger.dead_letters_at(landed)
     letters = read_topic(bootstrap_servers, dlq_topic)
     keys = Counter(letter.key.decode() for letter in letters)
     assert set(keys) == set(expected)

@@ -140,11 +140,14 @@ class Outcome:
     def acked_invalid(self) -> int:
         return sum(value in self.invalid for value in self.acked)
 
+    def dead_letters_at(self, positions: dict[bytes, tuple[int, int]]) -> dict[str, tuple[bytes, str]]:
+        """Expected dead letters: "partition:offset" -> (value, reason), of the invalid messages at `positions`."""
+        return {f"{p}:{o}": (v, self.invalid[v]) for v, (p, o) in positions.items() if v in self.invalid}
+
     @property
     def acked_dead_letters(self) -> dict[str, tuple[bytes, str]]:
-        """Expected dead letters: "partition:offset" -> (value, reason), at the offsets the delivery reports gave
-        (on a cluster, accounting.py reads them back from the topic instead)."""
-        return {f"{p}:{o}": (v, self.invalid[v]) for v, (p, o) in self.acked.items() if v in self.invalid}
+        """At the offsets the delivery reports gave (on a cluster, accounting.py reads them from the topic)."""
+        return self.dead_letters_at(self.acked)
 
 
 class Generator(threading.Thread):
@@ -348,14 +351,17 @@ class Pipeline:
         rows, committed = 0, None
         while time.monotonic() < deadline:
             if committed is None and (rows := self.count_rows() or 0) > before:
-                committed = max(batch_ids(self.checkpoint / "commits"), default=-1)
+                committed = self.last_committed_batch()
                 self.phase(f"{rows:,} rows: the job is storing this scenario's events")
-            if committed is not None and max(batch_ids(self.checkpoint / "commits"), default=-1) >= committed + 2:
+            if committed is not None and self.last_committed_batch() >= committed + 2:
                 self.phase("two more batches committed: the job is keeping up")
                 return rows
             self.stream.restart_if_dead()
             time.sleep(0.5)
         raise AssertionError(f"{self.scenario}: not storing and keeping up after {timeout_s} s\n{self.stream.tail()}")
+
+    def last_committed_batch(self) -> int:
+        return max(batch_ids(self.checkpoint / "commits"), default=-1)
 
     def abandon_generators(self) -> None:
         """After a failed scenario: stop its generator and still record what the brokers acknowledged, so the
