@@ -203,15 +203,6 @@ def quiet_spark_logs(spark) -> None:
     )
 
 
-def stop_when_idle(query, timeout_s: float = 15.0) -> None:
-    """Stop a processing-time query between triggers: stopping it mid-trigger interrupts the checkpoint
-    write and Spark logs an InterruptedException (harmless, but noise in the report)."""
-    deadline = time.monotonic() + timeout_s
-    while query.isActive and query.status.get("isTriggerActive") and time.monotonic() < deadline:
-        time.sleep(0.05)
-    query.stop()
-
-
 @dataclass(frozen=True)
 class Stream:
     """One benchmark query as the job takes it: where it reads and writes (the resources) and how it runs."""

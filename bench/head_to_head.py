@@ -96,10 +96,12 @@ def last_events(kafka: KafkaResource, topic: str) -> list[LastEvent]:
 
 
 def launch(contender: str, command: list[str], env: dict[str, str], has_first: Callable[[], bool],
-           has_last: Callable[[], bool], timeout_s: float, progress=print, report: re.Pattern | None = None) -> Launch:
+           has_last: Callable[[], bool], timeout_s: float, progress=print, report: re.Pattern | None = None,
+           settled: Callable[[], bool] | None = None) -> Launch:
     """Start `command`, poll until the first and then the last row are stored, stop the process.
 
-    With `report`, the process is stopped only once it printed a line matching it (or 30 s after the last row).
+    With `report`, the process is stopped only once it printed a line matching it, and with `settled`, once
+    that holds too (the last row can be stored before the rest of its batch): or 60 s after the last row.
     """
     started = time.monotonic()
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -117,9 +119,11 @@ def launch(contender: str, command: list[str], env: dict[str, str], has_first: C
                 progress(f"    {contender}: first row after {first:.1f} s")
             if first is not None and has_last():
                 last = time.monotonic() - started
-                waited = time.monotonic() + 30
+                waited = time.monotonic() + 60
                 while report and not any(report.search(line) for line in output) and time.monotonic() < waited:
                     time.sleep(0.25)
+                while settled and not settled() and time.monotonic() < waited:
+                    time.sleep(1)
                 return Launch(contender, first, last, output)
             time.sleep(0.25)
         raise RuntimeError(f"{contender} did not store the last row within {timeout_s:g} s:\n{''.join(output[-30:])}")
@@ -154,12 +158,13 @@ class HeadToHead:
                 command, env, first, last = self._ours(names, cassandra.keyspace, session)
                 if contender == OTHER:  # the other code, this checkout's services and jars
                     env.update(PYTHONPATH=str(self.ours_from), RATINGS_STATE_DIR=str(self.services.stack_config.state_dir))
+            hours = {m.hour for m in self.markers}
+            stored = lambda: sum(cassandra.count_hour(session, hour) for hour in hours)  # noqa: E731
             result = launch(contender, command, env, first, last, timeout_s, self.progress,
-                            None if contender == BASELINE else _STARTUP)
-            if contender == OURS:
-                stored = sum(cassandra.count_hour(session, hour) for hour in {m.hour for m in self.markers})
-                if stored != self.events:
-                    raise RuntimeError(f"ours stored {stored:,} rows of {self.events:,} events")
+                            None if contender == BASELINE else _STARTUP,
+                            None if contender == BASELINE else lambda: stored() == self.events)
+            if contender == OURS and (count := stored()) != self.events:
+                raise RuntimeError(f"ours stored {count:,} rows of {self.events:,} events")
             self.progress(f"    {contender}: last row after {result.last_row_s:.1f} s")
             return result
 

@@ -13,13 +13,13 @@ from datetime import datetime, timedelta, timezone
 
 from pyspark.sql import SparkSession
 
-from bench.env import Stream, stop_when_idle
+from bench.env import Stream
 from bench.generator import PacedFeed, Workload
 from bench.sparkmon import ProgressRecorder, batch_table, phase_totals
 from bench.stats import percentiles
 from ratings_assets.core.hours import hours_in
 from ratings_assets.resources.cassandra import CassandraResource
-from ratings_assets.streaming.job import start_query
+from ratings_assets.streaming.job import start_query, stop_between_triggers
 
 
 @dataclass
@@ -68,7 +68,7 @@ def steady_latency(spark: SparkSession, stream: Stream, recorder: ProgressRecord
         if stored < published.acked:
             raise RuntimeError(f"only {stored:,} of {published.acked:,} events stored {drain_timeout_s:g} s after the feed ended")
     finally:
-        stop_when_idle(query)
+        stop_between_triggers(query)
         writer.close()
     since = datetime.fromtimestamp(feed.started_at + warmup_s, timezone.utc)
     until = datetime.now(timezone.utc)

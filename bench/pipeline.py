@@ -14,12 +14,12 @@ from dataclasses import dataclass, field, replace
 
 from pyspark.sql import SparkSession
 
-from bench.env import Stream, stop_when_idle
+from bench.env import Stream
 from bench.generator import PacedFeed, Workload
 from bench.sparkmon import ProgressRecorder, batch_table, phase_totals
 from bench.stats import lag_is_stable, slope
 from ratings_assets.resources.kafka import KafkaResource
-from ratings_assets.streaming.job import run_stream, start_query
+from ratings_assets.streaming.job import run_stream, start_query, stop_between_triggers
 from ratings_assets.streaming.progress import consumer_lag
 
 
@@ -149,7 +149,7 @@ def probe_rate(spark: SparkSession, stream: Stream, recorder: ProgressRecorder, 
                 raise RuntimeError(f"probe query failed: {query.exception()}")
             time.sleep(0.5)
     finally:
-        stop_when_idle(query)
+        stop_between_triggers(query)
         writer.close()
     steady = [(t, lag) for t, lag in samples if t >= warmup_s]
     stable = lag_is_stable(steady, rate) if steady else False

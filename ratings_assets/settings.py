@@ -93,6 +93,8 @@ SPARK_DRIVER_MEMORY = Setting("RATINGS_SPARK_DRIVER_MEMORY", "1g", "Spark driver
 TRIGGER_SECONDS = Setting("RATINGS_TRIGGER_SECONDS", "30", "streaming micro-batch trigger interval, seconds", float)
 CHECKPOINT_DIR = Setting("RATINGS_CHECKPOINT_DIR", "", "streaming checkpoint folder (default: STATE_DIR/checkpoints/records)")
 MAX_OFFSETS_PER_TRIGGER = Setting("RATINGS_MAX_OFFSETS_PER_TRIGGER", "500000", "cap on Kafka records read by one micro-batch", int)
+FIRST_BATCH_MAX_OFFSETS = Setting("RATINGS_FIRST_BATCH_MAX_OFFSETS", "10000",
+                                  "cap on the first micro-batch of a run that catches up (0: no smaller first batch)", int)
 
 UI_PORT = Setting("RATINGS_UI_PORT", "3000", "port of the Dagster UI that `make run` starts", int)
 HOURLY_START = Setting("RATINGS_HOURLY_START", "2025-01-01-00:00", "first hour partition of the hourly aggregates (UTC)")

@@ -23,6 +23,10 @@ class StreamConfig(dg.Config):
     max_offsets_per_trigger: int = Field(
         default=settings.MAX_OFFSETS_PER_TRIGGER.value(), gt=0,
         description="cap on the Kafka records one micro-batch reads (RATINGS_MAX_OFFSETS_PER_TRIGGER)")
+    first_batch_max_offsets: int = Field(
+        default=settings.FIRST_BATCH_MAX_OFFSETS.value(), ge=0,
+        description="cap on the first batch of a catch-up, so the first rows come before a cold Spark works through "
+                    "a whole backlog batch; 0 for none (RATINGS_FIRST_BATCH_MAX_OFFSETS)")
     available_now: bool = Field(
         default=False, description="drain what the topic holds, then stop (catch-up runs, tests, benchmarks)")
     catch_up: bool = Field(

@@ -226,7 +226,7 @@ def start_query(spark: SparkSession, kafka: KafkaResource, cassandra: CassandraR
     """Start the query from the resources' topic to their keyspace; it resumes from the checkpoint when one exists."""
     timer = timer or StepTimer()
     writer = _writer(spark, kafka, cassandra, config, timer)
-    query = _start(spark, kafka, config, writer, triggers(config)[-1])
+    query = _start(spark, kafka, config, writer, phases(config)[-1])
     timer.done("query_start")
     return query, writer
 
@@ -239,14 +239,51 @@ def _writer(spark: SparkSession, kafka: KafkaResource, cassandra: CassandraResou
     return writer
 
 
+@dataclass(frozen=True)
+class QueryPhase:
+    """One of the queries a run starts on its checkpoint: its trigger, its cap on a batch, and whether it stops
+    after its first trigger."""
+
+    trigger: dict
+    max_offsets_per_trigger: int
+    one_trigger: bool = False
+
+
+# The trigger of a one-trigger phase: its first trigger fires at once, and the query is stopped before a second.
+ONE_TRIGGER = {"processingTime": "1 day"}
+
+
+def phases(config: StreamConfig) -> list[QueryPhase]:
+    """The queries a run starts, one after the other, on the same checkpoint.
+
+    A small first batch: a fresh Spark runs its first batch much slower than
+    the next ones, whatever its size, so the first rows of a backlog come from
+    a batch of `first_batch_max_offsets` rather than a whole backlog batch.
+    Catching up: an available-now query reads what the topic holds in
+    back-to-back batches, where the interval's trigger would start each one on
+    the next interval mark (a backlog of three batches would wait two
+    intervals). Then the interval's query takes what arrives after.
+    """
+    cap = config.max_offsets_per_trigger
+    catch_up = QueryPhase({"availableNow": True}, cap)
+    if config.available_now:
+        return [catch_up]
+    interval = QueryPhase({"processingTime": f"{config.trigger_seconds} seconds"}, cap)
+    if not config.catch_up:
+        return [interval]
+    if 0 < config.first_batch_max_offsets < cap:
+        return [QueryPhase(ONE_TRIGGER, config.first_batch_max_offsets, one_trigger=True), catch_up, interval]
+    return [catch_up, interval]
+
+
 def _start(spark: SparkSession, kafka: KafkaResource, config: StreamConfig, writer: BatchWriter,
-           trigger: dict) -> StreamingQuery:
+           phase: QueryPhase) -> StreamingQuery:
     source = (
         spark.readStream.format("kafka")
         .options(**kafka.spark_source_options(), **SOURCE_CONSUMER_OPTIONS, **SOURCE_FAILOVER_OPTIONS)
         .option("subscribe", kafka.topic)
         .option("startingOffsets", config.starting_offsets)
-        .option("maxOffsetsPerTrigger", str(config.max_offsets_per_trigger))
+        .option("maxOffsetsPerTrigger", str(phase.max_offsets_per_trigger))
         .load()
     )
     enriched = source.select("value", "partition", "offset").mapInArrow(ValidateAndEnrich(writer.catalog),
@@ -255,25 +292,22 @@ def _start(spark: SparkSession, kafka: KafkaResource, config: StreamConfig, writ
         enriched.writeStream.queryName(config.query_name)
         .foreachBatch(writer)
         .option("checkpointLocation", config.checkpoint_dir)
-        .trigger(**trigger)
+        .trigger(**phase.trigger)
         .start()
     )
 
 
-def triggers(config: StreamConfig) -> list[dict]:
-    """The queries a run starts, one after the other, on the same checkpoint.
+def stop_between_triggers(query: StreamingQuery, timeout_s: float = 15.0) -> None:
+    """Stop a processing-time query between triggers: stopping it mid-trigger interrupts the checkpoint
+    write and Spark logs an InterruptedException (harmless, but noise in the log)."""
+    deadline = time.monotonic() + timeout_s
+    while query.isActive and query.status.get("isTriggerActive") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    query.stop()
 
-    Catching up first: an available-now query reads what the topic holds in
-    back-to-back batches, where the interval's trigger would start each one on
-    the next interval mark (a backlog of three batches would wait two
-    intervals). Then the interval's query takes what arrives after.
-    """
-    interval = {"processingTime": f"{config.trigger_seconds} seconds"}
-    if config.available_now:
-        return [{"availableNow": True}]
-    if config.catch_up:
-        return [{"availableNow": True}, interval]
-    return [interval]
+
+# How often a one-trigger phase looks for its trigger's end: the next phase waits for it.
+ONE_TRIGGER_POLL_SECONDS = 0.1
 
 
 class ProgressReports:
@@ -318,7 +352,7 @@ def run_stream(
 ) -> None:
     """Run the query until it stops (drained in available-now mode, `stop` set, or failed: then raise).
 
-    A backlog is caught up first (`triggers`). `on_progress` gets a summary
+    A backlog is caught up first (`phases`). `on_progress` gets a summary
     after every batch, and at least every `heartbeat_seconds` while idle, so a
     supervisor can tell idle from dead. The first summary after the first
     batch also holds `startup_seconds`: where the start-up went, up to the end
@@ -328,10 +362,10 @@ def run_stream(
     writer = _writer(spark, kafka, cassandra, config, startup)
     reports = ProgressReports(writer, on_progress, startup, heartbeat_seconds)
     try:
-        for trigger in triggers(config):
+        for phase in phases(config):
             if stop is not None and stop.is_set():
                 return
-            query = _start(spark, kafka, config, writer, trigger)
+            query = _start(spark, kafka, config, writer, phase)
             if "query_start" not in startup.seconds:
                 startup.done("query_start")
             try:
@@ -339,7 +373,10 @@ def run_stream(
                 while not done:
                     if stop is not None and stop.is_set():
                         query.stop()  # between py4j calls: the checkpoint resumes where this left off
-                    done = query.awaitTermination(poll_seconds)
+                    done = query.awaitTermination(ONE_TRIGGER_POLL_SECONDS if phase.one_trigger else poll_seconds)
+                    if phase.one_trigger and not done and query.lastProgress is not None:
+                        stop_between_triggers(query)  # its trigger reported: a batch, or no data to read
+                        done = True
                     reports.after_poll(query, done)
             finally:
                 if query.isActive:

@@ -1,4 +1,5 @@
-"""A run started on a backlog reads it in back-to-back batches, then keeps running on its interval.
+"""A run started on a backlog reads a small first batch, then the rest in back-to-back batches, then keeps
+running on its interval.
 
 The interval here is ten minutes: without the catch-up, the second of the
 backlog's batches would wait for it and the test would time out.
@@ -24,10 +25,11 @@ pytestmark = pytest.mark.integration
 
 EVENTS = 3_000
 PER_BATCH = 1_000
+FIRST_BATCH = 100
 INTERVAL_S = 600
 
 
-def test_a_backlog_is_caught_up_in_back_to_back_batches_then_the_interval_query_runs(
+def test_a_backlog_is_caught_up_after_a_small_first_batch_then_the_interval_query_runs(
         spark, kafka, cassandra, isolated, drain_config):
     kafka.ensure_topic(isolated["topic"], 4, 1)
     hour = hour_of(datetime.now(timezone.utc)) - timedelta(hours=1)
@@ -37,7 +39,8 @@ def test_a_backlog_is_caught_up_in_back_to_back_batches_then_the_interval_query_
 
     reports: list[dict] = []
     stop = threading.Event()
-    config = drain_config(available_now=False, trigger_seconds=INTERVAL_S, max_offsets_per_trigger=PER_BATCH)
+    config = drain_config(available_now=False, trigger_seconds=INTERVAL_S, max_offsets_per_trigger=PER_BATCH,
+                          first_batch_max_offsets=FIRST_BATCH)
     failure: list[BaseException] = []
 
     def run() -> None:
@@ -52,7 +55,9 @@ def test_a_backlog_is_caught_up_in_back_to_back_batches_then_the_interval_query_
         wait_for(lambda: failure or sum(r.get("stored", 0) for r in reports) >= EVENTS, 180, "the backlog stored")
         assert not failure, failure
         batches = [r for r in reports if r.get("new_batch")]
-        assert len(batches) >= EVENTS // PER_BATCH  # the cap cut the backlog into several batches
+        assert 0 < batches[0]["input_rows"] <= FIRST_BATCH
+        assert all(0 < b["input_rows"] <= PER_BATCH for b in batches[1:])
+        assert len(batches) >= 1 + (EVENTS - FIRST_BATCH) // PER_BATCH  # the cap cut the rest into several batches
         assert runner.is_alive(), "the run must go on with the interval's query after the catch-up"
         with cassandra.session(isolated["keyspace"]) as session:
             stored = {row.event_id for row in session.execute("SELECT event_id FROM records", timeout=60)}

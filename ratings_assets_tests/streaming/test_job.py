@@ -5,7 +5,7 @@ from datetime import datetime
 from ratings_assets.resources.cassandra import CassandraResource
 from ratings_assets.resources.kafka import KafkaResource
 from ratings_assets.streaming.config import StreamConfig
-from ratings_assets.streaming.job import BatchSummary, BatchWriter, triggers
+from ratings_assets.streaming.job import ONE_TRIGGER, BatchSummary, BatchWriter, phases
 
 HOUR = datetime(2025, 3, 15, 10)  # Spark hands back naive UTC timestamps
 
@@ -47,8 +47,20 @@ def test_the_writer_writes_where_the_resources_point():
     assert (batch_writer.dead_letters.source_topic, batch_writer.dead_letters.dlq_topic) == ("t2", "t2.dlq")
 
 
-def test_a_run_catches_up_with_an_available_now_query_then_runs_on_its_interval():
+def test_a_run_reads_a_small_first_batch_then_catches_up_then_runs_on_its_interval():
     interval = {"processingTime": "30.0 seconds"}
-    assert triggers(StreamConfig(trigger_seconds=30)) == [{"availableNow": True}, interval]
-    assert triggers(StreamConfig(trigger_seconds=30, catch_up=False)) == [interval]
-    assert triggers(StreamConfig(trigger_seconds=30, available_now=True)) == [{"availableNow": True}]
+    assert [(p.trigger, p.max_offsets_per_trigger, p.one_trigger)
+            for p in phases(StreamConfig(trigger_seconds=30, max_offsets_per_trigger=500, first_batch_max_offsets=20))] == [
+        (ONE_TRIGGER, 20, True), ({"availableNow": True}, 500, False), (interval, 500, False)]
+
+
+def test_a_run_without_a_smaller_first_batch_starts_with_the_catch_up():
+    for first in (0, 500, 900):
+        config = StreamConfig(trigger_seconds=30, max_offsets_per_trigger=500, first_batch_max_offsets=first)
+        assert [p.trigger for p in phases(config)] == [{"availableNow": True}, {"processingTime": "30.0 seconds"}]
+
+
+def test_without_catch_up_a_run_is_one_query_and_available_now_one_drain():
+    assert [p.trigger for p in phases(StreamConfig(trigger_seconds=30, catch_up=False))] == [
+        {"processingTime": "30.0 seconds"}]
+    assert [p.trigger for p in phases(StreamConfig(available_now=True))] == [{"availableNow": True}]
