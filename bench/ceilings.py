@@ -20,7 +20,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from bench.env import Stream
-from ratings_assets.core.tables import HOUR_BUCKETS, RECORDS_COLUMNS, RECORDS_TABLE
+from ratings_assets.core.tables import HOUR_BUCKETS
 from ratings_assets.resources.kafka import KafkaResource
 from ratings_assets.streaming.job import SOURCE_CONSUMER_OPTIONS, BatchWriter
 from ratings_assets.streaming.validation import ENRICHED_SCHEMA, Enrich, ValidateAndEnrich
@@ -85,7 +85,7 @@ def sink_ceiling(spark: SparkSession, stream: Stream, catalog: Broadcast, users:
     frame = enriched_rows(spark, catalog, users, movie_ids, hour, count, partitions, salt)
     try:
         started = time.monotonic()
-        BatchWriter(stream.kafka, stream.cassandra, catalog)._save(frame.select(*RECORDS_COLUMNS), RECORDS_TABLE)
+        BatchWriter(stream.kafka, stream.cassandra, catalog).write_records(frame)
         return Timed(count, time.monotonic() - started)
     finally:
         frame.unpersist()
@@ -96,7 +96,9 @@ def write_hour(spark: SparkSession, stream: Stream, catalog: Broadcast, users: l
     """`count` rows in `hour`, stored as a micro-batch stores them (records and the hour index): an hour to aggregate."""
     frame = enriched_rows(spark, catalog, users, movie_ids, hour, count, partitions, salt)
     try:
-        BatchWriter(stream.kafka, stream.cassandra, catalog).write_valid(frame)
+        writer = BatchWriter(stream.kafka, stream.cassandra, catalog)
+        writer.write_records(frame)
+        writer.write_index(frame)  # after the rows it points to, as a micro-batch writes them
     finally:
         frame.unpersist()
 

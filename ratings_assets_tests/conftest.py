@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import uuid
+from collections.abc import Iterator
 
 import hypothesis
 import pytest
@@ -26,6 +28,20 @@ def wait_for(condition, timeout_s: float, what: str, poll_s: float = 1.0):
             return value
         time.sleep(poll_s)
     raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+
+
+@contextlib.contextmanager
+def own_stack(tmp_path_factory, name: str, services: list[str] | None = None, **settings) -> Iterator[StackConfig]:
+    """Servers of a test module's own (all of them, or `services`), in a state folder of their own that reuses
+    the jars `make setup` resolved: started, then stopped however the module ends."""
+    state = tmp_path_factory.mktemp(name)
+    (state / "jars").symlink_to(StackConfig.from_env().state_dir / "jars", target_is_directory=True)
+    config = StackConfig(state_dir=state, **settings)
+    try:
+        stack.up(services, config=config, progress=lambda message: None)
+        yield config
+    finally:
+        stack.down(services, config=config, progress=lambda message: None)
 
 
 # Hypothesis tests here run real work (parsing, Arrow batches) on a shared, loaded machine: time is the benchmark's

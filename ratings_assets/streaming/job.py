@@ -143,7 +143,7 @@ class BatchWriter:
             # before the write sees it). The counts, the index and the rejects then read the cache.
             self.table_options = responsive_options(batch.sparkSession, self.table_options, session_check)
             valid = enriched.where(F.col("error").isNull()).withColumnRenamed("title", "movie")
-            self._save(valid.select(*RECORDS_COLUMNS), RECORDS_TABLE)
+            self.write_records(valid)
             timer.done(RECORDS_TABLE)
             summary = BatchSummary.from_counts(batch_id, enriched.groupBy("error", "hour").count().collect())
             timer.done("counts")
@@ -191,10 +191,9 @@ class BatchWriter:
         if self.catalog is not None:
             self.catalog.destroy()
 
-    def write_valid(self, valid: DataFrame) -> None:
-        """Valid, enriched rows to `records`, then their users to the hour index (after the rows it points to)."""
+    def write_records(self, valid: DataFrame) -> None:
+        """Valid, enriched rows to `records`: each event written in full once."""
         self._save(valid.select(*RECORDS_COLUMNS), RECORDS_TABLE)
-        self.write_index(valid)
 
     def write_index(self, valid: DataFrame) -> None:
         """The users of each hour in `valid`, whose rows are stored already: one write per user, hour and batch,

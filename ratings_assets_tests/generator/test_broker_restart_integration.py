@@ -20,7 +20,7 @@ from ratings_assets.localstack import stack
 from ratings_assets.localstack.config import StackConfig
 from ratings_assets.paths import CATALOG_CSV
 from ratings_assets.resources.kafka import KafkaResource
-from ratings_assets_tests.conftest import wait_for
+from ratings_assets_tests.conftest import own_stack, wait_for
 from ratings_assets_tests.localstack.conftest import free_port
 from ratings_assets_tests.streaming.topics import read_topic
 
@@ -35,16 +35,9 @@ def quiet(message: str) -> None:
 
 @pytest.fixture(scope="module")
 def own_kafka(tmp_path_factory) -> StackConfig:
-    state = tmp_path_factory.mktemp("generator_broker")
-    # Reuse the jars `make setup` resolved instead of running Maven again.
-    (state / "jars").symlink_to(StackConfig.from_env().state_dir / "jars", target_is_directory=True)
-    config = StackConfig(state_dir=state, kafka_port=free_port(), kafka_controller_port=free_port(),
-                         kafka_heap="256m", start_timeout_s=240)
-    try:
-        stack.up(["kafka"], config=config, progress=quiet)
+    with own_stack(tmp_path_factory, "generator_broker", ["kafka"], kafka_port=free_port(),
+                   kafka_controller_port=free_port(), kafka_heap="256m", start_timeout_s=240) as config:
         yield config
-    finally:
-        stack.down(["kafka"], config=config, progress=quiet)
 
 
 def kafka_of(config: StackConfig) -> KafkaResource:

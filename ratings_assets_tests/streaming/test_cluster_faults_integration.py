@@ -25,7 +25,7 @@ from ratings_assets.localstack import stack, topology
 from ratings_assets.localstack.config import StackConfig
 from ratings_assets.resources.cassandra import CassandraResource
 from ratings_assets.resources.kafka import KafkaResource
-from ratings_assets_tests.conftest import wait_for
+from ratings_assets_tests.conftest import own_stack, wait_for
 from ratings_assets_tests.streaming.harness import ProgressWatch, free_ports, quiet, running_pipeline
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]
@@ -45,26 +45,18 @@ FIRST_ROWS_TIMEOUT_S = 300  # the first scenario waits for Spark to start, on tw
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory) -> StackConfig:
     """Three Cassandra nodes and three brokers of our own: small heaps, free ports, addresses nobody else uses."""
-    state = tmp_path_factory.mktemp("cluster_stack")
-    (state / "jars").symlink_to(StackConfig.from_env().state_dir / "jars", target_is_directory=True)
     first = f"127.42.{random.randrange(1, 250)}.1"
     base = StackConfig(bind_host=first, cassandra_nodes=NODES)
     cql, storage = free_ports(2, tuple(topology.cassandra_addresses(base)))
     (jmx,) = free_ports(1, ("127.0.0.1",), width=NODES)
     (kafka_port,) = free_ports(1, (first,), width=2 * BROKERS)
-    config = StackConfig(
-        state_dir=state, bind_host=first, cassandra_nodes=NODES, kafka_brokers=BROKERS,
-        kafka_port=kafka_port, kafka_controller_port=kafka_port + 1, kafka_heap="384m",
-        cassandra_port=cql, cassandra_storage_port=storage, cassandra_jmx_port=jmx, cassandra_heap="768m",
-        start_timeout_s=300,
-    )
     began = time.monotonic()
-    try:
-        stack.up(config=config, progress=quiet)
+    with own_stack(tmp_path_factory, "cluster_stack", bind_host=first, cassandra_nodes=NODES,
+                   kafka_brokers=BROKERS, kafka_port=kafka_port, kafka_controller_port=kafka_port + 1,
+                   kafka_heap="384m", cassandra_port=cql, cassandra_storage_port=storage, cassandra_jmx_port=jmx,
+                   cassandra_heap="768m", start_timeout_s=300) as config:
         print(f"cluster of {NODES} Cassandra nodes and {BROKERS} brokers up in {time.monotonic() - began:.0f} s")
         yield config
-    finally:
-        stack.down(config=config, progress=quiet)
 
 
 @pytest.fixture(scope="module")

@@ -32,7 +32,7 @@ from ratings_assets.localstack import stack
 from ratings_assets.localstack.config import StackConfig
 from ratings_assets.resources.cassandra import CassandraResource
 from ratings_assets.resources.kafka import KafkaResource
-from ratings_assets_tests.conftest import wait_for
+from ratings_assets_tests.conftest import own_stack, wait_for
 from ratings_assets_tests.streaming.harness import HOST, RATINGS, batch_ids, free_ports, quiet, running_pipeline
 from ratings_assets_tests.streaming.topics import read_topic
 
@@ -44,20 +44,12 @@ pytestmark = [pytest.mark.integration, pytest.mark.chaos]
 @pytest.fixture(scope="module")
 def chaos_stack(tmp_path_factory) -> StackConfig:
     """A Kafka and a Cassandra of our own: separate state folder, free ports, small heaps."""
-    state = tmp_path_factory.mktemp("chaos_stack")
-    # Reuse the jars `make setup` resolved instead of running Maven again.
-    (state / "jars").symlink_to(StackConfig.from_env().state_dir / "jars", target_is_directory=True)
     kafka_port, controller, cql, storage, jmx = free_ports(5)
-    config = StackConfig(
-        state_dir=state, bind_host=HOST, kafka_port=kafka_port, kafka_controller_port=controller,
-        kafka_heap="256m", cassandra_port=cql, cassandra_storage_port=storage, cassandra_jmx_port=jmx,
-        cassandra_heap="768m", start_timeout_s=240,
-    )
-    try:
-        stack.up(config=config, progress=quiet)
+    with own_stack(tmp_path_factory, "chaos_stack", bind_host=HOST, kafka_port=kafka_port,
+                   kafka_controller_port=controller, kafka_heap="256m", cassandra_port=cql,
+                   cassandra_storage_port=storage, cassandra_jmx_port=jmx, cassandra_heap="768m",
+                   start_timeout_s=240) as config:
         yield config
-    finally:
-        stack.down(config=config, progress=quiet)
 
 
 @pytest.fixture(scope="module")
