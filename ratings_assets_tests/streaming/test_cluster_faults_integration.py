@@ -39,7 +39,6 @@ CASSANDRA_DOWN_S = 60
 AFTER_ELECTION_S = 60
 BOTH_DOWN_S = 60
 SETTLE_S = 5  # events with everything back, before the generator stops
-FIRST_ROWS_TIMEOUT_S = 300  # the first scenario waits for Spark to start, on two cores shared with six servers
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +104,7 @@ def under_load(pipeline, scenario: str, seed: int, fault) -> dict:
     """The generator at a steady rate and the stream running through `fault(watch)`; then drained and accounted."""
     pipeline.begin(scenario)
     generator = pipeline.generator(seed, rate=RATE)
-    pipeline.wait_for_new_rows(timeout_s=FIRST_ROWS_TIMEOUT_S)
+    pipeline.wait_for_new_rows()
     watch = ProgressWatch(pipeline, generator)
     watch.start()
     try:
@@ -116,9 +115,7 @@ def under_load(pipeline, scenario: str, seed: int, fault) -> dict:
         pipeline.stop_generator(generator)
     finally:
         stalls = watch.stop()
-        if pipeline.generators:  # the fault failed: the next scenario starts from a whole cluster and a true ledger
-            pipeline.abandon_generators()
-            stack.up(config=pipeline.config, progress=quiet)
+        pipeline.mend()
     pipeline.drain()
     figures = pipeline.assert_exactly_once(**stalls)
     assert figures["lost"] == 0 and figures["duplicated"] == 0

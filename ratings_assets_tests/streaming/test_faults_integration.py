@@ -60,6 +60,13 @@ def pipeline(chaos_stack, tmp_path_factory):
         yield made
 
 
+@pytest.fixture(autouse=True)
+def mended(pipeline):
+    """A failed scenario leaves no generator running and no server down for the next one."""
+    yield
+    pipeline.mend()
+
+
 def in_flight_batch(checkpoint: Path) -> int | None:
     """The batch whose offsets are planned but not committed yet, if any."""
     planned, committed = batch_ids(checkpoint / "offsets"), batch_ids(checkpoint / "commits")
