@@ -8,10 +8,11 @@ RATINGS := $(VENV)/bin/ratings
 STATE := .local
 INSTALLED := $(VENV)/.installed
 JARS := $(STATE)/jars/.resolved
+SPARK_CLASSES := $(STATE)/jars/.spark-classes
 
 .PHONY: setup run test unit integration chaos cluster stop status clean
 
-setup: $(INSTALLED) $(JARS)
+setup: $(INSTALLED) $(JARS) $(SPARK_CLASSES)
 
 $(INSTALLED): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version' 
@@ -24,6 +25,11 @@ $(INSTALLED): pyproject.toml
 $(JARS): $(INSTALLED) $(wildcard ratings_assets/localstack/maven/*.xml)
 	$(PY) -m ratings_assets.localstack resolve
 	@mkdir -p $(dir $@) && touch $@
+
+# The Spark driver's class archive (localstack/spark_classes.py): recorded again when Spark or its jars change.
+$(SPARK_CLASSES): $(INSTALLED) $(JARS)
+	$(PY) -m ratings_assets.localstack spark-classes
+	@touch $@
 
 # Debian's Chromium for the browser test (ratings_assets_tests/test_ui_browser.py), driven by the playwright
 # package of the test extra; Playwright's own browser download is never used. apt-get runs only when

@@ -112,3 +112,8 @@ def checkpoint_dir() -> str:
 def spark_jars_dir() -> str:
     """Where the local launcher puts the Spark connectors' jars (`make setup`)."""
     return os.path.join(STATE_DIR.value(), "jars", "spark")
+
+
+def spark_class_archive() -> str:
+    """Where `make setup` records the Spark driver's class archive (localstack/spark_classes.py)."""
+    return os.path.join(STATE_DIR.value(), "jars", "spark-classes.jsa")

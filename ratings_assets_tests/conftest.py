@@ -50,17 +50,18 @@ hypothesis.settings.register_profile("ratings", deadline=None)
 hypothesis.settings.load_profile("ratings")
 
 
+def required_in_ci(message: str) -> None:
+    """Something a test needs is missing: skip on a developer's machine, fail in CI (CI=true), where it must be."""
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 @pytest.fixture(scope="session")
 def source_dataset():
-    """The original ggplot2movies CSV beside the repository (../shared/datasets), the catalog tests' oracle.
-
-    Missing, it skips on a developer's machine but fails in CI (CI=true), where it must be there.
-    """
+    """The original ggplot2movies CSV beside the repository (../shared/datasets), the catalog tests' oracle."""
     if not SOURCE_DATASET.exists():
-        message = f"the original dataset is not at {SOURCE_DATASET}"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        required_in_ci(f"the original dataset is not at {SOURCE_DATASET}")
     return SOURCE_DATASET
 
 

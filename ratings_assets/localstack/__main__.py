@@ -91,6 +91,13 @@ def cmd_resolve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_spark_classes(args: argparse.Namespace) -> int:
+    from ratings_assets.localstack.spark_classes import record_or_warn  # imports Spark's resource
+
+    print(record_or_warn())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ratings_assets.localstack",
                                      description="Local Kafka 4 and Cassandra 5 nodes from Maven Central jars; "
@@ -125,6 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_logs)
     p = sub.add_parser("resolve", help="download the Kafka, Cassandra and Spark connector jars")
     p.set_defaults(func=cmd_resolve)
+    p = sub.add_parser("spark-classes", help="record the Spark driver's class archive, which makes Spark start faster")
+    p.set_defaults(func=cmd_spark_classes)
     return parser
 
 

@@ -52,6 +52,7 @@ def spark_resource(resolve: Resolve = Setting.value) -> SparkResource:
         driver_memory=resolve(settings.SPARK_DRIVER_MEMORY),
         python=resolve(settings.SPARK_PYTHON),
         jars_dir=settings.spark_jars_dir(),
+        class_archive=settings.spark_class_archive(),
     )
 
 

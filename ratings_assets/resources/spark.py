@@ -42,7 +42,17 @@ class SparkResource(dg.ConfigurableResource):
     # Executors run the validator in Python: the same interpreter and packages as the driver.
     python: str = settings.SPARK_PYTHON.default
     jars_dir: str  # the Spark connectors' jars: settings.spark_jars_dir()
+    # The driver JVM's class archive (settings.spark_class_archive(), recorded by `make setup`), if any.
+    class_archive: str = ""
     app_name: str = "ratings-stream"
+
+    def java_options(self) -> str:
+        """The driver JVM maps the class archive when there is one: it then loads Spark's classes from one
+        file instead of parsing thousands, and starts faster (docs/benchmarks/tuning.md). An archive that no
+        longer matches the JVM or the classpath is skipped by the JVM, without a warning on our output."""
+        if not self.class_archive or not os.path.isfile(self.class_archive):
+            return ""
+        return f"-XX:SharedArchiveFile={self.class_archive} -Xlog:cds=off -Xlog:cds+dynamic=off"
 
     def conf(self) -> dict[str, str]:
         jars = sorted(Path(self.jars_dir).glob("*.jar"))
@@ -74,6 +84,7 @@ class SparkResource(dg.ConfigurableResource):
             # Locally one shuffle partition per core; on a cluster Spark's default, which AQE coalesces,
             # so a big hour's aggregate spreads out.
             **({"spark.sql.shuffle.partitions": str(cores)} if cores else {}),
+            **({"spark.driver.extraJavaOptions": options} if (options := self.java_options()) else {}),
         }
 
     _lazy: LazyPySparkResource | None = PrivateAttr(default=None)

@@ -27,3 +27,14 @@ def test_the_jars_are_those_in_the_folder_and_no_cassandra_address_is_in_the_ses
     assert conf["spark.driver.host"] == conf["spark.driver.bindAddress"] == "10.0.0.5"
     # Where the query writes comes from the Cassandra resource, per write: one session serves any cluster.
     assert not [key for key in conf if key.startswith("spark.cassandra.connection")]
+
+
+def test_the_driver_maps_the_class_archive_only_when_there_is_one(tmp_path):
+    archive = tmp_path / "spark-classes.jsa"
+    resource = SparkResource(jars_dir=str(tmp_path), class_archive=str(archive))
+    assert "spark.driver.extraJavaOptions" not in resource.conf()
+    assert "spark.driver.extraJavaOptions" not in SparkResource(jars_dir=str(tmp_path)).conf()
+    archive.write_bytes(b"recorded by make setup")
+    options = resource.conf()["spark.driver.extraJavaOptions"].split()
+    assert f"-XX:SharedArchiveFile={archive}" in options
+    assert "-Xlog:cds=off" in options  # a stale archive is skipped without a warning on the CLI's output
