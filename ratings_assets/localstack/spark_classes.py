@@ -28,7 +28,7 @@ from pathlib import Path
 from ratings_assets import settings
 from ratings_assets.localstack.errors import StackError
 from ratings_assets.resources import spark_resource
-from ratings_assets.resources.spark import SparkResource
+from ratings_assets.resources.spark import QUIET_CLASS_SHARING, SparkResource
 
 NOWHERE = "127.0.0.1"
 WAIT_FOR_ARCHIVE_S = 300
@@ -39,7 +39,7 @@ class RecordingSpark(SparkResource):
     """The project's Spark, with the driver JVM writing its class archive at exit instead of mapping one."""
 
     def java_options(self) -> str:
-        return f"-XX:ArchiveClassesAtExit={self.class_archive} -Xlog:cds=off -Xlog:cds+dynamic=off"
+        return f"-XX:ArchiveClassesAtExit={self.class_archive} {QUIET_CLASS_SHARING}"
 
 
 def _closed_port() -> int:
@@ -61,7 +61,8 @@ def _touch_what_the_stream_touches(spark, scratch: Path) -> None:
 
     frame.mapInArrow(same, frame.schema).where(F.col("id").isNull()).count()
     frame.unpersist()
-    (spark.readStream.format("kafka").option("kafka.bootstrap.servers", f"{NOWHERE}:{_closed_port()}")
+    closed_port = _closed_port()
+    (spark.readStream.format("kafka").option("kafka.bootstrap.servers", f"{NOWHERE}:{closed_port}")
      .option("subscribe", "nothing").load())
     # A streaming query with a checkpoint and a foreachBatch function, as the stream runs; stopped after a batch.
     query = (spark.readStream.format("rate").option("rowsPerSecond", 10).load().writeStream
@@ -74,7 +75,7 @@ def _touch_what_the_stream_touches(spark, scratch: Path) -> None:
     try:
         (frame.limit(1).write.format("org.apache.spark.sql.cassandra")
          .options(keyspace="nothing", table="nothing", **{"spark.cassandra.connection.host": NOWHERE,
-                                                         "spark.cassandra.connection.port": str(_closed_port())})
+                                                         "spark.cassandra.connection.port": str(closed_port)})
          .mode("append").save())
     except Py4JJavaError:
         pass  # nothing listens there: the writer's classes are loaded, which is all this is for

@@ -28,6 +28,10 @@ def local_cores(master: str) -> int | None:
     return (os.cpu_count() or 1) if threads == "*" else int(threads)
 
 
+# JVM options that keep class-data-sharing messages (an archive that does not fit, skipped) off the output.
+QUIET_CLASS_SHARING = "-Xlog:cds=off -Xlog:cds+dynamic=off"
+
+
 class SparkResource(dg.ConfigurableResource):
     """A Spark master and the driver's settings; dagster-pyspark's lazy session starts Spark on first use.
 
@@ -52,7 +56,7 @@ class SparkResource(dg.ConfigurableResource):
         longer matches the JVM or the classpath is skipped by the JVM, without a warning on our output."""
         if not self.class_archive or not os.path.isfile(self.class_archive):
             return ""
-        return f"-XX:SharedArchiveFile={self.class_archive} -Xlog:cds=off -Xlog:cds+dynamic=off"
+        return f"-XX:SharedArchiveFile={self.class_archive} {QUIET_CLASS_SHARING}"
 
     def conf(self) -> dict[str, str]:
         jars = sorted(Path(self.jars_dir).glob("*.jar"))

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from ratings_assets import settings
+from ratings_assets.resources.spark import SparkResource
 from ratings_assets_tests.conftest import required_in_ci
 
 pytestmark = pytest.mark.integration
@@ -36,7 +37,8 @@ resource.stop()
 
 def start_spark(archive: Path, java_options: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", START_SPARK, str(archive), java_options], capture_output=True,
-                          text=True, timeout=300, env={**os.environ, "PYSPARK_SUBMIT_ARGS": "--conf spark.ui.enabled=false pyspark-shell"})
+                          text=True, timeout=300,
+                          env={**os.environ, "PYSPARK_SUBMIT_ARGS": "--conf spark.ui.enabled=false pyspark-shell"})
 
 
 @pytest.fixture(scope="module")
@@ -57,8 +59,6 @@ def test_the_recorded_archive_matches_the_spark_the_project_starts(archive):
 def test_a_damaged_archive_is_skipped(tmp_path):
     damaged = tmp_path / "spark-classes.jsa"
     damaged.write_bytes(b"\0" * 4096)
-    from ratings_assets.resources.spark import SparkResource
-
     run = start_spark(damaged, SparkResource(jars_dir=str(tmp_path), class_archive=str(damaged)).java_options())
     assert run.returncode == 0, run.stderr[-3000:]
     assert run.stdout.split() == [str(sum(range(10)))]
@@ -69,8 +69,6 @@ def test_an_archive_for_another_classpath_is_skipped_without_a_word(archive, tmp
     bare = subprocess.run(["java", f"-XX:SharedArchiveFile={archive}", "-version"], capture_output=True, text=True,
                           timeout=60)
     assert "Unable to use shared archive" in bare.stdout + bare.stderr
-    from ratings_assets.resources.spark import SparkResource
-
     options = SparkResource(jars_dir=str(tmp_path), class_archive=str(archive)).java_options()
     quiet = subprocess.run(["java", *options.split(), "-version"], capture_output=True, text=True, timeout=60)
     assert quiet.returncode == 0
