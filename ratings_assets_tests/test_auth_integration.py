@@ -139,6 +139,8 @@ def test_the_pipeline_runs_with_authentication_and_never_prints_the_secret(secur
     )
     assert stream.returncode == 0, stream.stderr[-3000:]
     assert SECRET not in stream.stdout + stream.stderr + produced.stdout + produced.stderr
+    # Nor a line per message: Spark's Kafka consumer warns on each one it hands the validation (QUIET_LOGGERS).
+    assert "KafkaDataConsumer" not in stream.stderr, stream.stderr[-3000:]
     with cassandra(secured).session("secured") as session:
         stored = {row.event_id for row in session.execute("SELECT event_id FROM records", timeout=60)}
     assert len(stored) == EVENTS + 50 and {e.event_id for e in events} <= stored

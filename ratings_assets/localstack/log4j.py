@@ -1,4 +1,4 @@
-"""log4j2 configuration shared by the JVM services that log through log4j2 (Kafka, Spark)."""
+"""log4j2 configuration shared by the JVMs that log through log4j2 (Kafka, Spark's daemons and executors)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,29 @@ def rolling_file_log4j2(log_file: Path, pattern: str, levels: Mapping[str, str] 
         "appender.file.strategy.max = 3",
         "rootLogger.level = INFO",
         "rootLogger.appenderRef.file.ref = FILE",
+        *_logger_levels(levels),
     ]
+    return "\n".join(lines) + "\n"
+
+
+def stderr_log4j2(pattern: str, root_level: str, levels: Mapping[str, str] | None = None) -> str:
+    """log4j2 .properties: `root_level` and up to stderr, for a JVM whose stderr is its log (a Spark executor)."""
+    lines = [
+        "status = warn",
+        "appender.console.type = Console",
+        "appender.console.name = STDERR",
+        "appender.console.target = SYSTEM_ERR",
+        "appender.console.layout.type = PatternLayout",
+        f"appender.console.layout.pattern = {pattern}",
+        f"rootLogger.level = {root_level}",
+        "rootLogger.appenderRef.console.ref = STDERR",
+        *_logger_levels(levels),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _logger_levels(levels: Mapping[str, str] | None) -> list[str]:
+    lines = []
     for index, (name, level) in enumerate((levels or {}).items()):
         lines += [f"logger.l{index}.name = {name}", f"logger.l{index}.level = {level}"]
-    return "\n".join(lines) + "\n"
+    return lines

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ratings_assets.localstack.errors import StackError
 from ratings_assets.localstack.java import find_java
-from ratings_assets.localstack.log4j import rolling_file_log4j2
+from ratings_assets.localstack.log4j import rolling_file_log4j2, stderr_log4j2
 from ratings_assets.localstack.process import LocalService, PortSpec
 
 MASTER_CLASS = "org.apache.spark.deploy.master.Master"
@@ -160,12 +160,26 @@ class SparkWorker(SparkDaemon):
                 "--port", str(config.spark_worker_port), "--webui-port", str(config.spark_worker_ui_port),
                 "--work-dir", str(self.work_dir)]
 
+    @property
+    def executor_log4j_file(self) -> Path:
+        """`log4j2.properties` in the conf dir, which is on the classpath of the executors the worker starts
+        (and not of the worker, which is given daemon-log4j2.properties)."""
+        return self.conf_dir / "log4j2.properties"
+
+    def render_executor_log4j(self) -> str:
+        """Spark's default for executors (INFO to stderr, their file in the work dir), with the driver's
+        quieted loggers (resources/spark.py) quiet here too."""
+        from ratings_assets.resources.spark import QUIET_LOGGERS  # brings Spark and Dagster: only when needed
+
+        return stderr_log4j2(LOG_PATTERN, "INFO", QUIET_LOGGERS)
+
     def prepare(self) -> None:
         if not SparkMaster(self.config).healthy():
             raise StackError(f"spark-worker registers with the master at {self.config.spark_master_url}, "
                              "which does not answer: start both with `up --spark` (or `up spark-master` first).")
         super().prepare()
         self.work_dir.mkdir(parents=True, exist_ok=True)
+        self.executor_log4j_file.write_text(self.render_executor_log4j())
 
     def check_ready(self) -> bool:
         """Ready when the master lists this worker as ALIVE: registered, its cores on offer."""

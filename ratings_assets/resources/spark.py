@@ -31,6 +31,20 @@ def local_cores(master: str) -> int | None:
 # JVM options that keep class-data-sharing messages (an archive that does not fit, skipped) off the output.
 QUIET_CLASS_SHARING = "-Xlog:cds=off -Xlog:cds+dynamic=off"
 
+# Loggers held to a higher level than the session's. Spark 3.5 feeds a Python UDF (the validation's
+# mapInArrow) from a thread of its own, and the Kafka source's consumer then warns, on every message it
+# reads, that it is not running in a task's uninterruptible thread: a line per event on the terminal and in
+# the Dagster run's logs, and the CPU to format and print it.
+QUIET_LOGGERS = {"org.apache.spark.sql.kafka010.consumer.KafkaDataConsumer": "ERROR"}
+
+
+def quiet_loggers(session: SparkSession) -> None:
+    """Apply QUIET_LOGGERS to the driver JVM, where a local master also runs the tasks. (Executors of a
+    cluster log with their own log4j2 configuration: `localstack/spark.py` sets it for the local cluster.)"""
+    jvm = session.sparkContext._jvm
+    for name, level in QUIET_LOGGERS.items():
+        jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(name, jvm.org.apache.logging.log4j.Level.toLevel(level))
+
 
 class SparkResource(dg.ConfigurableResource):
     """A Spark master and the driver's settings; dagster-pyspark's lazy session starts Spark on first use.
@@ -101,6 +115,7 @@ class SparkResource(dg.ConfigurableResource):
             # (spark.pyspark.python is read by spark-submit alone).
             os.environ["PYSPARK_PYTHON"] = self.python
             self._lazy = LazyPySparkResource(spark_config=self.conf())
+            quiet_loggers(self._lazy.spark_session)
         return self._lazy.spark_session
 
     def stop(self) -> None:

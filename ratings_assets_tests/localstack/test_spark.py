@@ -105,6 +105,16 @@ def test_daemon_log4j_is_not_found_by_the_executors(tmp_config):
     assert props["rootLogger.level"] == "INFO"
 
 
+def test_the_executors_log_to_stderr_without_the_kafka_consumers_per_message_warning(tmp_config):
+    worker = SparkWorker(tmp_config)
+    assert worker.executor_log4j_file == worker.conf_dir / "log4j2.properties"  # the name log4j2 looks for
+    props = dict(line.split(" = ", 1) for line in worker.render_executor_log4j().splitlines())
+    assert props["appender.console.target"] == "SYSTEM_ERR" and props["rootLogger.level"] == "INFO"
+    loggers = {props[key]: props[key.replace(".name", ".level")] for key in props if key.endswith(".name")
+               and key.startswith("logger.")}
+    assert loggers["org.apache.spark.sql.kafka010.consumer.KafkaDataConsumer"] == "ERROR"
+
+
 def test_alive_worker_matches_host_port_and_state():
     state = {"status": "ALIVE", "workers": [worker_entry("127.0.0.1", 7078, "DEAD"), worker_entry("127.0.0.1", 7079)]}
     assert alive_worker(state, "127.0.0.1", 7078) is None  # an earlier worker on that port, gone
