@@ -117,7 +117,9 @@ def test_the_compose_stack_streams_survives_a_killed_stream_and_aggregates_an_ho
         stack.kill_abruptly("code")
         stats = publish(producer, kafka.topic, events[EVENTS_BEFORE:])
         assert (stats.acked, stats.errors) == (EVENTS_AFTER, 0)
-        second_run = wait_for(lambda: (run := live_stream_run(stack.ui_url)) != first_run and run, 300,
+        # The code server's container restarts, run monitoring (every 30 s) fails the dead run, the sensor
+        # launches a new one and it starts: each step is slower on a loaded host (one CI run needed over 300 s).
+        second_run = wait_for(lambda: (run := live_stream_run(stack.ui_url)) != first_run and run, 480,
                               "a new stream run after the kill", 3)
         wait_for(lambda: len(stored_event_ids(session)) >= len(events), 240, "every event in Cassandra", 3)
         stored = stored_event_ids(session)
