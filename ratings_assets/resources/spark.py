@@ -41,9 +41,9 @@ QUIET_LOGGERS = {"org.apache.spark.sql.kafka010.consumer.KafkaDataConsumer": "ER
 def quiet_loggers(session: SparkSession) -> None:
     """Apply QUIET_LOGGERS to the driver JVM, where a local master also runs the tasks. (Executors of a
     cluster log with their own log4j2 configuration: `localstack/spark.py` sets it for the local cluster.)"""
-    jvm = session.sparkContext._jvm
+    log4j = session.sparkContext._jvm.org.apache.logging.log4j
     for name, level in QUIET_LOGGERS.items():
-        jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(name, jvm.org.apache.logging.log4j.Level.toLevel(level))
+        log4j.core.config.Configurator.setLevel(name, log4j.Level.toLevel(level))
 
 
 class SparkResource(dg.ConfigurableResource):
