@@ -31,6 +31,7 @@ from ratings_assets.generator.users import user_pool
 from ratings_assets.paths import CATALOG_CSV
 from ratings_assets.resources import cassandra_resource, kafka_resource
 from ratings_assets_tests.conftest import wait_for
+from ratings_assets_tests.localstack.test_spark_classes_integration import assert_spark_maps
 from ratings_assets_tests.streaming.test_pipeline_integration import (
     assert_same,
     assert_spec_answers,
@@ -42,6 +43,7 @@ from ratings_assets_tests.streaming.test_pipeline_integration import (
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
 
 PROJECT = "ratings-docker-test"
+IMAGE_PROJECT_DIR = "/opt/ratings"  # the ratings image's WORKDIR (docker/Dockerfile)
 EVENTS_BEFORE, EVENTS_AFTER = 1500, 1500
 # An hour the stack's own generator (live events, now) never writes to.
 TEST_HOUR = hour_of(datetime.now(timezone.utc)) - timedelta(hours=5)
@@ -59,11 +61,15 @@ def free_ports(count: int) -> list[int]:
 
 
 @pytest.fixture(scope="module")
-def stack():
+def built_images() -> None:
     if reason := engine.why_no_engine():
         pytest.skip(reason)
     engine.ensure_engine()
     images.build(base_image.ensure_base_image(os.environ.get("DOCKER_BASE_IMAGE", "").strip() or None))
+
+
+@pytest.fixture(scope="module")
+def stack(built_images):
     the_stack = Stack(PROJECT, *free_ports(3))
     saved = dict(os.environ)
     # The test's hour is the first partition; a short trigger keeps the test quick.
@@ -79,6 +85,13 @@ def stack():
         the_stack.down(volumes=True)
         os.environ.clear()
         os.environ.update(saved)
+
+
+def test_the_image_spark_maps_the_class_archive_the_build_recorded(built_images):
+    # The image's own Python, in a container of its own: the archive the build recorded fits its Spark.
+    image = images.image_name("ratings")
+    assert_spark_maps(f"{IMAGE_PROJECT_DIR}/.local/jars/spark-classes.jsa",
+                      ("docker", "run", "--rm", "-e", "PYSPARK_SUBMIT_ARGS", "--entrypoint", "python", image))
 
 
 def live_stream_run(ui_url: str) -> str | None:

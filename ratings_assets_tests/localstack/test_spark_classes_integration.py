@@ -35,10 +35,19 @@ resource.stop()
 """
 
 
-def start_spark(archive: Path, java_options: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", START_SPARK, str(archive), java_options], capture_output=True,
+def start_spark(archive: Path | str, java_options: str, python: tuple[str, ...] = (sys.executable,)
+                ) -> subprocess.CompletedProcess:
+    """START_SPARK run by `python` (this interpreter, or one in a container that gets PYSPARK_SUBMIT_ARGS)."""
+    return subprocess.run([*python, "-c", START_SPARK, str(archive), java_options], capture_output=True,
                           text=True, timeout=300,
                           env={**os.environ, "PYSPARK_SUBMIT_ARGS": "--conf spark.ui.enabled=false pyspark-shell"})
+
+
+def assert_spark_maps(archive: Path | str, python: tuple[str, ...] = (sys.executable,)) -> None:
+    # -Xshare:on: the JVM refuses to start unless it maps the archive (same JDK, same classpath).
+    run = start_spark(archive, f"-Xshare:on -XX:SharedArchiveFile={archive}", python)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.split()[-1] == str(sum(range(10)))
 
 
 @pytest.fixture(scope="module")
@@ -50,10 +59,7 @@ def archive() -> Path:
 
 
 def test_the_recorded_archive_matches_the_spark_the_project_starts(archive):
-    # -Xshare:on: the JVM refuses to start unless it maps the archive (same JDK, same classpath).
-    run = start_spark(archive, f"-Xshare:on -XX:SharedArchiveFile={archive}")
-    assert run.returncode == 0, run.stderr[-3000:]
-    assert run.stdout.split()[-1] == str(sum(range(10)))
+    assert_spark_maps(archive)
 
 
 def test_a_damaged_archive_is_skipped(tmp_path):
