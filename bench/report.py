@@ -229,6 +229,8 @@ def text(results: dict) -> str:
     if loads:
         lines.append(f"machine load average (1 min) at the start of each run: {', '.join(f'{v:.1f}' for v in loads)} "
                      f"on {m['nproc']} CPUs")
+    if host := _host_speed_text(m):
+        lines.append(host)
     lines.append("targets (reported, never failing the command):")
     for t in results["targets"]:
         lines.append(f"  {t['verdict']:<5} {t['target']:<58} {_value(t['value'], t['unit']):>14}  goal {t['goal']}")
@@ -314,6 +316,15 @@ def _time_sections(results: dict) -> list[str]:
     return lines
 
 
+def _host_speed_text(machine: dict) -> str | None:
+    """The run's gauge of the cores' speed (runner.machine_info), for comparing runs of different days."""
+    us = machine.get("validator_us_per_event")
+    if us is None:
+        return None  # a results file from before the gauge
+    return (f"host speed: the validator's CPU per event {us:.2f} µs (`python -m bench --validator`'s "
+            "`validate_batch`; lower is faster): runs of different days compare through it")
+
+
 def markdown(results: dict, files: list[str]) -> str:
     s, m = results["settings"], results["machine"]
     run_loads = ", ".join(f"{r['load_1m_at_start']:.1f}" for r in results["runs"] if "load_1m_at_start" in r)
@@ -382,6 +393,7 @@ def markdown(results: dict, files: list[str]) -> str:
         f"- load average (1 min) at the start of each run: {run_loads}; "
         f"at the end: {', '.join(f'{v:.2f}' for v in m['load_average_at_end'])} "
         "(the machine is shared; other users' tests ran against the same Kafka and Cassandra)",
+        *([f"- {host}"] if (host := _host_speed_text(m)) else []),
         "",
         "```",
         m["java_version"],

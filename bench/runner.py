@@ -29,6 +29,7 @@ from bench.env import (Hours, Names, Services, Stream, catalog_movies, isolated,
 from bench.generator import Workload, preload
 from bench.sparkmon import ProgressRecorder, StageWindow
 from bench.stats import Spread, paired_ratios
+from bench.validator import host_speed_us
 from ratings_assets import settings
 from ratings_assets.paths import REPO_ROOT
 
@@ -388,6 +389,7 @@ def machine_info() -> dict:
         "python": sys.version.split()[0],
         "os": platform.platform(),
         "load_average_at_end": os.getloadavg(),
+        "validator_us_per_event": host_speed_us(),
     }
 
 

@@ -103,3 +103,18 @@ def test_the_probe_windows_and_the_confirmed_rate_are_reported(tmp_path):
     assert results["sustained_rate_ev_s"] == 14_990
     assert "confirm    15,000 ev/s asked for 300 s" in report.text(results)
     assert "Highest arrival rate sustained for 300 s: 14,990 ev/s." in report.markdown(results, [])
+    assert "host speed" not in report.text(results)  # results of a run before the gauge
+
+
+def test_the_host_speed_gauge_is_reported_beside_the_machine(tmp_path):
+    from datetime import datetime, timezone
+
+    from bench.runner import BenchOptions
+
+    machine = {"nproc": 2, "cpu": "test", "memory_gib": 24, "java_version": "17", "python": "3.11", "os": "Linux",
+               "load_average_at_end": [1.0, 1.0, 1.0], "validator_us_per_event": 2.634}
+    results = report.assemble(BenchOptions.for_mode("full", output=tmp_path / "r.json"),
+                              [{"pipeline_ev_s": 80.0, "ceiling_sink_rows_s": 100.0}], [], {"total": report.GIB},
+                              [1.0], machine, datetime.now(timezone.utc), 60.0, [], {})
+    assert "validator's CPU per event 2.63 µs" in report.text(results)
+    assert "- host speed: the validator's CPU per event 2.63 µs" in report.markdown(results, [])
