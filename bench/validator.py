@@ -42,7 +42,6 @@ class ValidatorWorkload:
     def __init__(self, events: int, seed: int = 7):
         factory = Workload(catalog_movies(), user_pool(1000, seed=seed), seed).factory(salt=1)
         clock = EventClock(*Hours.window(Hours.before().pipeline), seed=seed)
-        self.events = events
         self.values = [factory.make(clock()).to_json() for _ in range(events)]
         self.now = datetime.now(timezone.utc)
         self.batches = pa.table({
