@@ -85,6 +85,11 @@ def test_only_a_confirmation_window_that_held_gives_the_sustained_rate():
     assert report.sustained_rate([window("confirm", 30_000, None)]) == 30_000  # feed-limited: a lower bound
 
 
+# What runner.machine_info() records, less the host-speed gauge (as in results from before it).
+MACHINE = {"nproc": 2, "cpu": "test", "memory_gib": 24, "java_version": "17", "python": "3.11", "os": "Linux",
+           "load_average_at_end": [1.0, 1.0, 1.0]}
+
+
 def test_the_probe_windows_and_the_confirmed_rate_are_reported(tmp_path):
     from datetime import datetime, timezone
 
@@ -95,8 +100,7 @@ def test_the_probe_windows_and_the_confirmed_rate_are_reported(tmp_path):
              {**window("confirm", 14_990, True), "rate": 15_000, "seconds": 300, "verdict": "sustained",
               "lag_slope": 5, "max_lag": 90}]
     runs = [{"pipeline_ev_s": 80.0, "ceiling_sink_rows_s": 100.0}]
-    machine = {"nproc": 2, "cpu": "test", "memory_gib": 24, "java_version": "17", "python": "3.11", "os": "Linux",
-               "load_average_at_end": [1.0, 1.0, 1.0]}
+    machine = MACHINE
     results = report.assemble(BenchOptions.for_mode("full", output=tmp_path / "r.json"), runs, probe,
                               {"total": report.GIB}, [1.0],
                               machine, datetime.now(timezone.utc), 60.0, [], {})
@@ -111,8 +115,7 @@ def test_the_host_speed_gauge_is_reported_beside_the_machine(tmp_path):
 
     from bench.runner import BenchOptions
 
-    machine = {"nproc": 2, "cpu": "test", "memory_gib": 24, "java_version": "17", "python": "3.11", "os": "Linux",
-               "load_average_at_end": [1.0, 1.0, 1.0], "validator_us_per_event": 2.634}
+    machine = {**MACHINE, "validator_us_per_event": 2.634}
     results = report.assemble(BenchOptions.for_mode("full", output=tmp_path / "r.json"),
                               [{"pipeline_ev_s": 80.0, "ceiling_sink_rows_s": 100.0}], [], {"total": report.GIB},
                               [1.0], machine, datetime.now(timezone.utc), 60.0, [], {})
